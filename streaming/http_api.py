@@ -1,0 +1,97 @@
+"""Plumbing for the JSON API: authentication (session cookie or bearer token), CSRF, errors."""
+
+import functools
+import json
+from collections.abc import Callable
+from http import HTTPStatus
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.views.decorators.csrf import csrf_exempt
+
+from .errors import ServiceError
+from .services import authenticate_token
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+MAX_JSON_BODY = 64 * 1024
+
+
+def error_response(error: ServiceError) -> JsonResponse:
+    response = JsonResponse({"error": error.as_dict()}, status=error.status)
+    if error.status == HTTPStatus.UNAUTHORIZED:
+        response["WWW-Authenticate"] = 'Bearer realm="llb"'
+    return response
+
+
+def bearer_token(authorization: str) -> str | None:
+    scheme, _, value = authorization.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def _csrf_failure(request: HttpRequest) -> ServiceError | None:
+    """Cookie-authenticated unsafe requests must carry the CSRF token, as Django forms do."""
+    check = CsrfViewMiddleware(lambda req: HttpResponse())
+    check.process_request(request)
+    rejected = check.process_view(request, None, (), {})
+    if rejected is not None:
+        return ServiceError("csrf_failed", "CSRF token missing or incorrect.", HTTPStatus.FORBIDDEN)
+    return None
+
+
+def authenticate(request: HttpRequest) -> ServiceError | None:
+    """Set request.user from a bearer token if one is sent; else keep the login session."""
+    header = request.headers.get("Authorization", "")
+    if header:
+        raw = bearer_token(header)
+        user = authenticate_token(raw) if raw else None
+        if user is None:
+            return ServiceError(
+                "invalid_token", "The bearer token is missing, unknown or revoked.", HTTPStatus.UNAUTHORIZED
+            )
+        request.user = user
+        return None
+    if not request.user.is_authenticated:
+        return ServiceError("not_authenticated", "Log in or send a bearer token.", HTTPStatus.UNAUTHORIZED)
+    if request.method not in SAFE_METHODS:
+        return _csrf_failure(request)
+    return None
+
+
+def json_body(request: HttpRequest) -> dict:
+    if not request.body:
+        return {}
+    if len(request.body) > MAX_JSON_BODY:
+        raise ServiceError("payload_too_large", "The request body is too large.", HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+    try:
+        data = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        raise ServiceError("invalid_json", "The request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise ServiceError("invalid_json", "The request body must be a JSON object.")
+    return data
+
+
+def api_view(methods: dict[str, Callable[..., JsonResponse]]) -> Callable[..., HttpResponse]:
+    """One URL, one handler per method; every failure becomes `{"error": {code, message}}`."""
+
+    @csrf_exempt
+    def view(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        handler = methods.get(request.method)
+        if handler is None:
+            response = error_response(
+                ServiceError(
+                    "method_not_allowed", f"{request.method} is not allowed here.", HTTPStatus.METHOD_NOT_ALLOWED
+                )
+            )
+            response["Allow"] = ", ".join(methods)
+            return response
+        failure = authenticate(request)
+        if failure is not None:
+            return error_response(failure)
+        try:
+            return handler(request, *args, **kwargs)
+        except ServiceError as error:
+            return error_response(error)
+
+    functools.update_wrapper(view, next(iter(methods.values())))
+    return view

@@ -1,0 +1,9 @@
+"""`runworker asr tts`: Channels' worker with models loaded at start and heartbeats."""
+
+from channels.management.commands import runworker
+
+from streaming.runtime import ServiceWorker
+
+
+class Command(runworker.Command):
+    worker_class = ServiceWorker

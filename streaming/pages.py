@@ -1,0 +1,101 @@
+"""Server-rendered pages for students: the voice chat."""
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.csrf import ensure_csrf_cookie
+
+from .languages import asr_supports
+from .models import SessionStatus, StreamingSession
+from .selectors import session_summary
+
+# Everything the page's JavaScript says to the student, translated on the server.
+# `{name}` placeholders are filled in by the script.
+UI_TEXT = {
+    "you": _("You"),
+    "tutor": _("Tutor"),
+    "newSession": _("New session"),
+    "startSession": _("Start session"),
+    "resumeSession": _("Resume session"),
+    "languageNames": {"en": "English", "zh": "中文", "auto": _("Automatic")},
+    "statusNames": {"active": _("active"), "closed": _("closed"), "expired": _("expired")},
+    "idle": _("Not connected"),
+    "connecting": _("Connecting…"),
+    "connected": _("Connected"),
+    "reconnecting": _("Connection lost. Reconnecting (attempt {attempt})…"),
+    "closed": _("Disconnected"),
+    "listening": _("Listening…"),
+    "recording": _("Recording"),
+    "notRecording": _("Microphone off"),
+    "speaking": _("Speaking…"),
+    "replyFinished": _("Reply finished"),
+    "playbackStopped": _("Playback stopped"),
+    "interrupted": _("interrupted"),
+    "notSaved": _("not saved: the connection dropped"),
+    "micDenied": _(
+        "Microphone access was denied. Allow the microphone for this site in your browser's settings, "
+        "then press Start talking again."
+    ),
+    "micMissing": _("No microphone was found. Plug one in and try again."),
+    "micBusy": _("The microphone is being used by another program."),
+    "micInsecure": _("The microphone only works on a secure (https) address."),
+    "micFailed": _("The microphone could not be started: {detail}"),
+    "micEnded": _("The microphone was disconnected."),
+    "serverFull": _("The service is full right now. Please try again in a few minutes."),
+    "tooManySessions": _("You already have too many open sessions. End one of them, then try again."),
+    "languageUnsupported": _(
+        "Chinese speech recognition is not installed on this server: its speech model understands English "
+        "only. Choose English to talk (the page can stay in Chinese)."
+    ),
+    "sessionExpired": _("This session has ended. Start a new session to keep talking."),
+    "sessionClosed": _("Session ended."),
+    "superseded": _("This session was opened in another tab or window."),
+    "notAuthenticated": _("You are no longer logged in. Reload the page to log in again."),
+    "forbidden": _("You may not use this session."),
+    "notFound": _("This session no longer exists."),
+    "lag": _("The server is {seconds} s behind; the transcript may arrive late."),
+    "backlogDropped": _("The connection was down for long; the oldest {seconds} s of speech were not sent."),
+    "serverError": _("Server error: {message}"),
+    "rateLimited": _("Too much data is being sent; some audio was dropped."),
+    "asrFailed": _("Speech recognition failed for a moment; a few words may be missing."),
+    "ttsFailed": _("The reply could not be spoken."),
+    "responderFailed": _("The tutor could not answer this time."),
+    "requestFailed": _("The server could not be reached. Check the network and try again."),
+    "ttsFallback": _("No voice for this language is installed; an English voice reads the reply."),
+}
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return redirect("chat")
+
+
+def _resumable_sessions(user) -> list[dict]:
+    """The student's active sessions, most recently used first: the page offers to resume them."""
+    sessions = (
+        StreamingSession.objects.filter(owner=user, status=SessionStatus.ACTIVE)
+        .select_related("owner")
+        .annotate(entry_count=Count("entries"))
+        .order_by("-last_activity_at")
+    )
+    return [{**session_summary(s), "entries": s.entry_count} for s in sessions]
+
+
+@login_required
+@ensure_csrf_cookie
+def chat(request: HttpRequest) -> HttpResponse:
+    config = {
+        "apiBase": reverse("streaming:sessions"),
+        "sampleRate": settings.SAMPLE_RATE,
+        "languages": {code: asr_supports(settings.WHISPER_MODEL, code) for code in ("en", "zh")},
+        "sessions": _resumable_sessions(request.user),
+        "text": UI_TEXT,
+    }
+    return render(
+        request,
+        "streaming/chat.html",
+        {"sample_rate": settings.SAMPLE_RATE, "responder": settings.RESPONDER, "chat_config": config},
+    )

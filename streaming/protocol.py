@@ -1,0 +1,195 @@
+"""The WebSocket contract: parsing client messages and building server messages.
+
+Every shape is defined here once and documented in docs/protocol.md.
+"""
+
+import base64
+import binascii
+import json
+import time
+from dataclasses import dataclass
+
+CONTROL_COMMANDS = ("ping", "stats", "reset", "cancel")
+
+
+class ProtocolError(Exception):
+    """A bad client message; the connection survives it."""
+
+    def __init__(self, code: str, message: str, **extra):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.extra = extra
+
+
+@dataclass(frozen=True)
+class AudioChunk:
+    pcm: bytes
+    is_final: bool = False
+    chunk_index: int | None = None
+
+
+@dataclass(frozen=True)
+class TextRequest:
+    text: str
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class Control:
+    command: str
+
+
+ClientMessage = AudioChunk | TextRequest | Control
+
+
+def _field(data: dict, name: str, kind: type | tuple[type, ...], default=None, required: bool = False):
+    if name not in data or data[name] is None:
+        if required:
+            raise ProtocolError("invalid_field", f"data.{name} is required.", field=name)
+        return default
+    value = data[name]
+    # bool is an int in Python; a flag is never a number and a number never a flag.
+    if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
+        raise ProtocolError("invalid_field", f"data.{name} has the wrong type.", field=name)
+    return value
+
+
+def check_pcm_size(pcm: bytes, max_bytes: int) -> bytes:
+    if len(pcm) > max_bytes:
+        raise ProtocolError("chunk_too_large", f"Audio chunk of {len(pcm)} bytes exceeds {max_bytes}.", limit=max_bytes)
+    if len(pcm) % 2:
+        raise ProtocolError("odd_byte_count", "PCM16 audio must have an even number of bytes.")
+    return pcm
+
+
+def _decode_audio(data: dict, max_bytes: int) -> bytes:
+    encoded = _field(data, "audio_data", str, required=True)
+    encoding = _field(data, "encoding", str, default="hex")
+    # Both encodings are longer than the bytes they carry: refuse oversize before decoding.
+    if len(encoded) > max_bytes * 2 + 4:
+        raise ProtocolError("chunk_too_large", f"Audio chunk exceeds {max_bytes} bytes.", limit=max_bytes)
+    try:
+        if encoding == "hex":
+            pcm = bytes.fromhex(encoded)
+        elif encoding == "base64":
+            pcm = base64.b64decode(encoded, validate=True)
+        else:
+            raise ProtocolError("invalid_field", "data.encoding must be 'hex' or 'base64'.", field="encoding")
+    except (ValueError, binascii.Error):
+        raise ProtocolError("invalid_audio", f"data.audio_data is not valid {encoding}.") from None
+    return check_pcm_size(pcm, max_bytes)
+
+
+def parse_text_frame(raw: str, *, max_chunk_bytes: int) -> ClientMessage:
+    """Parse one JSON text frame into a typed message, or raise ProtocolError."""
+    try:
+        message = json.loads(raw)
+    except ValueError:
+        raise ProtocolError("invalid_json", "The message is not valid JSON.") from None
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        raise ProtocolError("invalid_message", "A message is a JSON object with a string 'type'.")
+    data = message.get("data", {})
+    if not isinstance(data, dict):
+        raise ProtocolError("invalid_message", "'data' must be a JSON object.")
+    kind = message["type"]
+    if kind == "audio_chunk":
+        index = _field(data, "chunk_index", int)
+        if index is not None and index < 0:
+            raise ProtocolError("invalid_field", "data.chunk_index must not be negative.", field="chunk_index")
+        return AudioChunk(
+            pcm=_decode_audio(data, max_chunk_bytes),
+            is_final=_field(data, "is_final", bool, default=False),
+            chunk_index=index,
+        )
+    if kind == "text_request":
+        return TextRequest(text=_field(data, "text", str, required=True), language=_field(data, "language", str))
+    if kind == "control":
+        command = _field(data, "command", str, required=True)
+        if command not in CONTROL_COMMANDS:
+            raise ProtocolError(
+                "unknown_command", f"Unknown command '{command}'; use one of {', '.join(CONTROL_COMMANDS)}."
+            )
+        return Control(command=command)
+    raise ProtocolError("unknown_type", f"Unknown message type '{kind}'.")
+
+
+# --- server -> client ------------------------------------------------------------------------
+
+
+def envelope(kind: str, **data) -> dict:
+    return {"type": kind, "data": data}
+
+
+def error(code: str, message: str, **extra) -> dict:
+    return envelope("error", code=code, message=message, **extra)
+
+
+def pong() -> dict:
+    return envelope("pong", timestamp=time.time())
+
+
+def status(event: str, **fields) -> dict:
+    return envelope("status", event=event, **fields)
+
+
+def transcription(
+    *,
+    utterance_id: int,
+    committed: str,
+    tentative: str,
+    is_final: bool,
+    start: float,
+    end: float,
+    lag: float,
+    entry_id: int | None = None,
+) -> dict:
+    text = f"{committed} {tentative}".strip() if tentative else committed
+    return envelope(
+        "transcription",
+        utterance_id=utterance_id,
+        text=text,
+        committed=committed,
+        tentative=tentative,
+        is_final=is_final,
+        start=round(start, 3),
+        end=round(end, 3),
+        lag=round(lag, 3),
+        entry_id=entry_id,
+        timestamp=time.time(),
+    )
+
+
+def tts_audio(
+    *,
+    request_id: str,
+    sequence: int,
+    sample_rate: int,
+    audio_format: str,
+    is_final: bool,
+    text: str,
+    audio: bytes | None,
+    encoding: str,
+) -> dict:
+    """One synthesized sentence; `audio` None means it follows as a binary frame."""
+    if audio is None:
+        payload, encoding = None, "binary"
+    elif encoding == "base64":
+        payload = base64.b64encode(audio).decode()
+    else:
+        payload = audio.hex()
+    return envelope(
+        "tts_audio",
+        request_id=request_id,
+        sequence=sequence,
+        sample_rate=sample_rate,
+        format=audio_format,
+        encoding=encoding,
+        is_final=is_final,
+        text=text,
+        audio_data=payload,
+    )
+
+
+def dumps(message: dict) -> str:
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":"))

@@ -1,0 +1,188 @@
+"""Business operations on streaming sessions: create, close, touch, expire, record entries."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+from http import HTTPStatus
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import F, Max
+from django.utils import timezone
+
+from .errors import ServiceError, invalid_field
+from .languages import SESSION_LANGUAGES, asr_supports
+from .models import ApiToken, ConversationEntry, EntryRole, SessionStatus, StreamingSession, hash_token
+
+TTS_TRANSPORTS = ("json", "binary")
+TTS_ENCODINGS = ("hex", "base64")
+TTS_FORMATS = ("pcm_s16le", "wav")
+MIN_INPUT_RATE, MAX_INPUT_RATE = 8000, 192000
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    """What a client may choose per session; validated once at creation."""
+
+    input_sample_rate: int = 16000
+    tts_transport: str = "json"
+    tts_encoding: str = "hex"
+    tts_format: str = "pcm_s16le"
+
+    @classmethod
+    def from_request(cls, data: dict) -> "SessionOptions":
+        rate = data.get("input_sample_rate", settings.SAMPLE_RATE)
+        if isinstance(rate, bool) or not isinstance(rate, int) or not MIN_INPUT_RATE <= rate <= MAX_INPUT_RATE:
+            raise invalid_field(
+                "input_sample_rate", f"input_sample_rate must be an integer from {MIN_INPUT_RATE} to {MAX_INPUT_RATE}."
+            )
+        choices = {"tts_transport": TTS_TRANSPORTS, "tts_encoding": TTS_ENCODINGS, "tts_format": TTS_FORMATS}
+        values = {}
+        for field, allowed in choices.items():
+            value = data.get(field, getattr(cls, field))
+            if value not in allowed:
+                raise invalid_field(field, f"{field} must be one of: {', '.join(allowed)}.")
+            values[field] = value
+        return cls(input_sample_rate=rate, **values)
+
+    def as_dict(self) -> dict:
+        return {
+            "input_sample_rate": self.input_sample_rate,
+            "tts_transport": self.tts_transport,
+            "tts_encoding": self.tts_encoding,
+            "tts_format": self.tts_format,
+        }
+
+
+def validate_language(language: object) -> str:
+    if not isinstance(language, str) or language not in SESSION_LANGUAGES:
+        raise invalid_field("language", f"language must be one of: {', '.join(SESSION_LANGUAGES)}.")
+    if not asr_supports(settings.WHISPER_MODEL, language):
+        raise ServiceError(
+            "language_unsupported",
+            f"The configured speech model ({settings.WHISPER_MODEL}) is English-only; "
+            f"set WHISPER_MODEL to a multilingual model (for example 'small') to use '{language}'.",
+            HTTPStatus.BAD_REQUEST,
+            field="language",
+        )
+    return language
+
+
+def create_session(*, user: AbstractBaseUser, data: dict) -> StreamingSession:
+    """Create an active session, refusing past the per-user and service-wide limits."""
+    language = validate_language(data.get("language", "en"))
+    options = SessionOptions.from_request(data)
+    with transaction.atomic():
+        # Lock the user's row so two concurrent creations cannot both pass the per-user check.
+        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+        active = StreamingSession.objects.filter(status=SessionStatus.ACTIVE)
+        if active.filter(owner=user).count() >= settings.MAX_SESSIONS_PER_USER:
+            raise ServiceError(
+                "too_many_sessions",
+                f"You already have {settings.MAX_SESSIONS_PER_USER} active sessions; end one first.",
+                HTTPStatus.TOO_MANY_REQUESTS,
+            )
+        if active.count() >= settings.MAX_ACTIVE_SESSIONS:
+            raise ServiceError(
+                "server_full",
+                "The service is at its session limit; try again shortly.",
+                HTTPStatus.SERVICE_UNAVAILABLE,
+            )
+        return StreamingSession.objects.create(owner=user, language=language, options=options.as_dict())
+
+
+def end_session(session: StreamingSession, status: str = SessionStatus.CLOSED) -> StreamingSession:
+    """Close (or expire) an active session; ending it twice is a conflict."""
+    with transaction.atomic():
+        locked = StreamingSession.objects.select_for_update().get(pk=session.pk)
+        if not locked.is_active:
+            raise ServiceError("session_not_active", f"The session is already {locked.status}.", HTTPStatus.CONFLICT)
+        locked.end(status)
+        locked.save(update_fields=["status", "closed_at"])
+    return locked
+
+
+def touch_session(session_id, *, audio_seconds: float = 0.0, chunks: int = 0, nbytes: int = 0) -> None:
+    """Record activity and received audio without reading the row (called in batches, not per frame)."""
+    StreamingSession.objects.filter(pk=session_id).update(
+        last_activity_at=timezone.now(),
+        audio_seconds=F("audio_seconds") + audio_seconds,
+        chunks_received=F("chunks_received") + chunks,
+        bytes_received=F("bytes_received") + nbytes,
+    )
+
+
+def expire_inactive_sessions(now=None) -> list:
+    """Expire active sessions idle for longer than SESSION_TIMEOUT; returns their ids."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.SESSION_TIMEOUT)
+    with transaction.atomic():
+        idle = StreamingSession.objects.select_for_update().filter(
+            status=SessionStatus.ACTIVE, last_activity_at__lt=cutoff
+        )
+        ids = list(idle.values_list("id", flat=True))
+        StreamingSession.objects.filter(id__in=ids).update(status=SessionStatus.EXPIRED, closed_at=now)
+    return ids
+
+
+def add_entry(
+    session_id,
+    *,
+    role: str,
+    text: str,
+    language: str,
+    audio_duration: float = 0.0,
+    audio_start: float | None = None,
+    audio_end: float | None = None,
+    latency: float | None = None,
+    word_latency: float | None = None,
+) -> ConversationEntry:
+    """Append an entry with the next sequence number (retrying if another writer took it)."""
+    for _ in range(5):
+        try:
+            with transaction.atomic():
+                last = ConversationEntry.objects.filter(session_id=session_id).aggregate(m=Max("sequence"))["m"]
+                entry = ConversationEntry.objects.create(
+                    session_id=session_id,
+                    sequence=(last or 0) + 1,
+                    role=role,
+                    text=text,
+                    language=language,
+                    audio_duration=audio_duration,
+                    audio_start=audio_start,
+                    audio_end=audio_end,
+                    latency=latency,
+                    word_latency=word_latency,
+                )
+            StreamingSession.objects.filter(pk=session_id).update(last_activity_at=timezone.now())
+            return entry
+        except IntegrityError:
+            continue
+    raise ServiceError("conflict", "Could not allocate an entry number.", HTTPStatus.CONFLICT)
+
+
+def add_user_utterance(session_id, **fields) -> ConversationEntry:
+    return add_entry(session_id, role=EntryRole.USER, **fields)
+
+
+def add_assistant_reply(session_id, **fields) -> ConversationEntry:
+    return add_entry(session_id, role=EntryRole.ASSISTANT, **fields)
+
+
+def issue_api_token(*, user: AbstractBaseUser, name: str) -> tuple[ApiToken, str]:
+    token = ApiToken(user=user, name=name)
+    raw = token.assign_new_key()
+    token.save()
+    return token, raw
+
+
+def authenticate_token(raw: str):
+    """The active user owning this bearer token, or None."""
+    if not raw:
+        return None
+    token = ApiToken.objects.select_related("user").filter(key_hash=hash_token(raw), is_active=True).first()
+    if token is None or not token.user.is_active:
+        return None
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+    return token.user

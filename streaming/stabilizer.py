@@ -1,0 +1,244 @@
+"""Turn successive Whisper hypotheses of a growing audio window into stable text.
+
+Modelled on whisper_streaming's OnlineASRProcessor/HypothesisBuffer (LocalAgreement-2): a word
+is committed once two consecutive decodes agree on it, and committed words never change. The
+caller trims the window at the committed boundary, so words re-decoded from the kept context
+are dropped by time and by matching the committed tail. Pure Python: no Django, no model.
+"""
+
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+SEAM_TOLERANCE_S = 0.1  # timestamps of a re-decoded word drift by about this much
+SEAM_MAX_NGRAM = 5  # longest committed tail looked for at the head of a new hypothesis
+SEAM_NEAR_S = 1.0  # a hypothesis starting later than this after the commit point repeats nothing
+LOOP_MAX_NGRAM = 8
+LOGPROB_FLOOR_MARGIN = 0.5  # how far below avg_logprob_min a segment is rejected outright
+
+
+@dataclass(frozen=True)
+class Word:
+    start: float  # absolute seconds
+    end: float
+    text: str  # Whisper's spelling, leading space included (" ask")
+    probability: float = 1.0
+
+
+@dataclass(frozen=True)
+class Segment:
+    start: float
+    end: float
+    text: str
+    no_speech_prob: float
+    avg_logprob: float
+    compression_ratio: float
+    words: tuple[Word, ...]
+
+    @classmethod
+    def from_dict(cls, d: dict, offset: float = 0.0) -> "Segment":
+        """Parse an ASR worker's segment; `offset` (the window start) makes times absolute."""
+        return cls(
+            start=d["start"] + offset,
+            end=d["end"] + offset,
+            text=d["text"],
+            no_speech_prob=d["no_speech_prob"],
+            avg_logprob=d["avg_logprob"],
+            compression_ratio=d["compression_ratio"],
+            words=tuple(
+                Word(w["start"] + offset, w["end"] + offset, w["word"], w.get("probability", 1.0))
+                for w in d.get("words") or ()
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class SegmentFilter:
+    """Whisper's own hallucination rules, applied after a single greedy decode.
+
+    A segment is rejected when
+    - `no_speech_prob > no_speech_prob_max` and `avg_logprob < avg_logprob_min`: Whisper's
+      silence rule (the model thinks there is no speech and is unsure of the text it wrote);
+    - `compression_ratio > compression_ratio_max`: text that compresses this well is repetitive
+      gibberish (Whisper would retry at a higher temperature; we drop it);
+    - `avg_logprob < avg_logprob_min - 0.5`: far below Whisper's retry threshold the text is
+      noise whatever `no_speech_prob` says;
+    - `no_speech_prob > no_speech_prob_max` and the words look hallucinated by Whisper's
+      word-level anomaly score (improbable, or implausibly short or long words): the " You"
+      Whisper writes over silence passes the log-probability rule but fails this one.
+    """
+
+    no_speech_prob_max: float = 0.6
+    avg_logprob_min: float = -1.0
+    compression_ratio_max: float = 2.4
+
+    def accepts(self, seg: Segment) -> bool:
+        if seg.no_speech_prob > self.no_speech_prob_max and (
+            seg.avg_logprob < self.avg_logprob_min or _is_anomalous(seg.words)
+        ):
+            return False
+        if seg.compression_ratio > self.compression_ratio_max:
+            return False
+        return seg.avg_logprob >= self.avg_logprob_min - LOGPROB_FLOOR_MARGIN
+
+
+def _word_anomaly(word: Word) -> float:
+    """openai-whisper's `word_anomaly_score`: hallucinated words are improbable and oddly timed."""
+    duration = word.end - word.start
+    score = 1.0 if word.probability < 0.15 else 0.0
+    if duration < 0.133:
+        score += (0.133 - duration) * 15
+    if duration > 2.0:
+        score += duration - 2.0
+    return score
+
+
+def _is_anomalous(words: Sequence[Word]) -> bool:
+    """openai-whisper's `is_segment_anomaly` over the first 8 non-punctuation words."""
+    scored = [w for w in words if not _is_punctuation(w.text)][:8]
+    if not scored:
+        return False
+    score = sum(_word_anomaly(w) for w in scored)
+    return score >= 3 or score + 0.01 >= len(scored)
+
+
+def _is_punctuation(text: str) -> bool:
+    return all(unicodedata.category(ch).startswith("P") for ch in text.strip())
+
+
+def normalize(text: str) -> str:
+    """Comparison key: lowercase without whitespace or punctuation, so " Ask," equals "ask".
+
+    Letters of every script (CJK included) are kept; a word made only of punctuation keys to
+    itself, so it is neither dropped nor equal to every other punctuation mark.
+    """
+    key = "".join(ch for ch in text.lower() if not ch.isspace() and not _is_punctuation(ch))
+    return key or text.strip()
+
+
+def _keys(words: Sequence[Word]) -> tuple[str, ...]:
+    return tuple(normalize(w.text) for w in words)
+
+
+def _repeat_count(keys: Sequence[str], start: int, n: int) -> int:
+    """How many times keys[start:start+n] occurs back to back from `start`."""
+    gram = keys[start : start + n]
+    count = 1
+    while keys[start + count * n : start + (count + 1) * n] == gram:
+        count += 1
+    return count
+
+
+def remove_repeat_loops(words: list[Word], max_repeats: int = 2) -> list[Word]:
+    """Cut Whisper's repeat loops ("thank you thank you thank you ...") back to `max_repeats`
+    occurrences of the repeated n-gram (n = 1..8, compared normalised)."""
+    kept, keys = list(words), list(_keys(words))
+    i = 0
+    while i < len(kept):
+        for n in range(1, min(LOOP_MAX_NGRAM, (len(kept) - i) // (max_repeats + 1)) + 1):
+            count = _repeat_count(keys, i, n)
+            if count > max_repeats:
+                del kept[i + max_repeats * n : i + count * n]
+                del keys[i + max_repeats * n : i + count * n]
+                break
+        i += 1
+    return kept
+
+
+def words_text(words: Iterable[Word]) -> str:
+    return "".join(w.text for w in words).strip()
+
+
+@dataclass(frozen=True)
+class StabilizerUpdate:
+    committed: tuple[Word, ...]  # newly committed by this update
+    tentative: tuple[Word, ...]
+
+
+class LocalAgreementStabilizer:
+    """LocalAgreement-2 over word timestamps: commit the longest common prefix of two
+    consecutive hypotheses."""
+
+    def __init__(self, filter: SegmentFilter | None = None) -> None:
+        self.filter = filter or SegmentFilter()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything (new utterance)."""
+        self.committed: tuple[Word, ...] = ()  # all committed since the last reset
+        self.tentative: tuple[Word, ...] = ()  # the previous hypothesis minus what it committed
+
+    @property
+    def committed_end(self) -> float:
+        return self.committed[-1].end if self.committed else 0.0
+
+    def update(self, segments: list[Segment]) -> StabilizerUpdate:
+        """Commit what this decode and the previous one agree on; the rest stays tentative."""
+        hypothesis = self._hypothesis(segments)
+        agreed = _common_prefix_length(_keys(hypothesis), _keys(self.tentative))
+        newly = hypothesis[:agreed]
+        self.committed += newly
+        self.tentative = hypothesis[agreed:]
+        return StabilizerUpdate(newly, self.tentative)
+
+    def finalize(self, segments: list[Segment] | None = None) -> tuple[Word, ...]:
+        """End of utterance: nothing follows to agree with, so the latest hypothesis is final.
+
+        With `segments` (the last decode) they are applied first and all of their words are
+        committed; without, the previous hypothesis' tentative words are. Returns the words
+        newly committed.
+        """
+        newly = self.update(segments).committed if segments is not None else ()
+        newly += self.tentative
+        self.committed += self.tentative
+        self.tentative = ()
+        return newly
+
+    def prompt(self, max_chars: int = 200, before: float | None = None) -> str:
+        """Tail of the committed text for Whisper's `initial_prompt`: it keeps spelling and
+        style consistent across the window trims. Cut at a word boundary.
+
+        Pass the window start as `before` so only words already trimmed out of the window are
+        used (as whisper_streaming does): Whisper skips speech that the prompt already holds.
+        """
+        words = self.committed if before is None else [w for w in self.committed if w.start < before]
+        text = words_text(words)
+        if len(text) <= max_chars:
+            return text
+        tail = text[-max_chars:]
+        if not text[-max_chars - 1].isspace() and " " in tail:
+            tail = tail.split(" ", 1)[1]
+        return tail.strip()
+
+    def _hypothesis(self, segments: list[Segment]) -> tuple[Word, ...]:
+        """The decode's words that are not committed yet."""
+        words = [w for seg in segments if self.filter.accepts(seg) for w in seg.words]
+        words = remove_repeat_loops(words)
+        if not self.committed:
+            return tuple(words)
+        fresh = [w for w in words if w.end >= self.committed_end - SEAM_TOLERANCE_S]
+        return tuple(fresh[self._seam_overlap(fresh) :])
+
+    def _seam_overlap(self, fresh: list[Word]) -> int:
+        """Length of the longest committed tail (n <= 5 words) the hypothesis starts with: the
+        window's context re-decoded at the seam, as HypothesisBuffer.insert removes it.
+
+        A re-decoded word may start well before the commit point (a long word's timestamps
+        move between decodes), but not long after it: a word that does is new speech.
+        """
+        if not fresh or fresh[0].start - self.committed_end > SEAM_NEAR_S:
+            return 0
+        head, tail = _keys(fresh), _keys(self.committed)
+        for n in range(min(SEAM_MAX_NGRAM, len(head), len(tail)), 0, -1):
+            if head[:n] == tail[-n:]:
+                return n
+        return 0
+
+
+def _common_prefix_length(a: Sequence[str], b: Sequence[str]) -> int:
+    length = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        length += 1
+    return length

@@ -1,0 +1,331 @@
+"""Per-connection streaming transcription state: VAD -> utterance window -> stabilized text.
+
+Pure and I/O-free: the consumer feeds audio and ASR results in (with the time, so latency can be
+measured without a clock here), and acts on what comes back: ASR requests to issue and transcript
+updates to show and persist. One request is in flight at a time; audio that arrives meanwhile
+joins the next request (natural backpressure).
+"""
+
+import bisect
+import itertools
+import statistics
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from .audio_buffer import AudioBuffer
+from .stabilizer import LocalAgreementStabilizer, Segment, Word, words_text
+from .vad import SpeechEnd, SpeechStart, StreamingVad, VadConfig
+
+IDLE_KEEP_S = 1.0  # audio kept before speech is confirmed, so its start is not lost
+MIN_WINDOW_S = 0.3  # never decode less than this
+
+
+@dataclass(frozen=True)
+class TranscriberConfig:
+    sample_rate: int = 16000
+    max_buffer_bytes: int = 10 * 1024 * 1024
+    min_interval_s: float = 0.5  # update interval while the server keeps up
+    max_interval_s: float = 2.0  # CHUNK_DURATION: the interval when it falls behind
+    overlap_s: float = 0.5  # OVERLAP_DURATION: context kept before the commit point
+    max_window_s: float = 12.0  # trim the window at a committed boundary past this
+    force_split_s: float = 25.0  # Whisper sees 30 s: end an utterance that never pauses
+    vad: VadConfig = VadConfig()
+
+
+@dataclass(frozen=True)
+class AsrRequest:
+    request_id: str
+    audio: np.ndarray  # float32, 16 kHz
+    prompt: str
+    is_final: bool
+    window_start: int  # sample index (per connection)
+    window_end: int
+    sent_at: float
+
+
+@dataclass(frozen=True)
+class TranscriptUpdate:
+    utterance_id: int
+    committed: str  # all committed text of the utterance; never revised
+    tentative: str
+    is_final: bool
+    start: float  # seconds in the session's audio
+    end: float
+    lag: float  # seconds of received audio not yet covered by a result
+    word_latencies: tuple[float, ...] = ()  # words shown for the first time by this update
+    final_delay: float | None = None  # final only: end of speech received -> final text
+    word_latency: float | None = None  # final only: median over the utterance's words
+
+
+@dataclass
+class _Utterance:
+    id: int
+    start: int
+    end: int | None = None  # set when it has ended (VAD silence, is_final, forced split)
+    shown_words: int = 0  # how many words the client has seen (first appearances)
+    word_latencies: list[float] = field(default_factory=list)
+
+
+class StreamTranscriber:
+    def __init__(self, config: TranscriberConfig, *, session_offset_s: float = 0.0, first_utterance_id: int = 1):
+        self.config = config
+        self.session_offset_s = session_offset_s  # audio the session had before this connection
+        self.buffer = AudioBuffer(config.max_buffer_bytes, config.sample_rate)
+        self.vad = StreamingVad(config.vad, config.sample_rate)
+        self.stabilizer = LocalAgreementStabilizer()
+        self._utterance_ids = itertools.count(first_utterance_id)
+        self._request_ids = itertools.count(1)
+        self.utterance: _Utterance | None = None
+        self.window_start = 0
+        self.pending: AsrRequest | None = None
+        self.last_request_end = 0
+        self.last_result_end = 0
+        self.interval_s = config.min_interval_s
+        self.dropped_samples = 0
+        self._waiting: list[SpeechStart | SpeechEnd] = []
+        self._arrival_samples: list[int] = []  # buffer end after each feed ...
+        self._arrival_times: list[float] = []  # ... and when that audio arrived
+
+    # --- input -------------------------------------------------------------------------------
+
+    @property
+    def in_utterance(self) -> bool:
+        return self.utterance is not None
+
+    def feed(self, samples: np.ndarray, now: float) -> None:
+        self.dropped_samples += self.buffer.append(samples)
+        self._arrival_samples.append(self.buffer.end_sample)
+        self._arrival_times.append(now)
+        for event in self.vad.feed(samples):
+            if self.utterance is not None and self.utterance.end is not None:
+                self._waiting.append(event)  # the next utterance's events wait for this one's final
+            else:
+                self._apply(event)
+        if self.utterance is None:
+            self.buffer.trim_before(self.buffer.end_sample - int(IDLE_KEEP_S * self.config.sample_rate))
+        elif (
+            self.utterance.end is None
+            and self._seconds(self.buffer.end_sample - self.window_start) > self.config.force_split_s
+        ):
+            self.utterance.end = self.buffer.end_sample
+        self._forget_arrivals_before(min(self.buffer.start_sample, self.last_result_end))
+
+    def _apply(self, event: SpeechStart | SpeechEnd) -> None:
+        if isinstance(event, SpeechStart) and self.utterance is None:
+            self._start_utterance(event.sample)
+        elif isinstance(event, SpeechEnd) and self.utterance is not None and self.utterance.end is None:
+            self.utterance.end = max(event.sample, self.utterance.start)
+
+    def end_utterance(self) -> None:
+        """The client said `is_final`: speech ends with the audio received so far.
+
+        If an earlier utterance is still waiting for its final decode, the end applies to the
+        speech queued behind it.
+        """
+        end = SpeechEnd(self.buffer.end_sample)
+        if self.utterance is not None and self.utterance.end is not None:
+            if any(isinstance(e, SpeechStart) for e in self._waiting):
+                self._waiting.append(end)
+        elif self.utterance is not None:
+            self._apply(end)
+        self.vad.reset()
+
+    def interrupted(self, now: float) -> TranscriptUpdate | None:
+        """The connection ended mid-utterance: what was committed, as a final update (or None)."""
+        if self.utterance is None or not self.stabilizer.committed:
+            return None
+        update = self._final_update(self.stabilizer.committed[-1].end, now)
+        self.reset()
+        return update
+
+    def reset(self) -> None:
+        """Forget the utterance in progress (control `reset`)."""
+        self.buffer.clear()
+        self.vad.reset()
+        self.stabilizer.reset()
+        self.utterance = None
+        self.pending = None
+        self._waiting = []
+
+    # --- requests ----------------------------------------------------------------------------
+
+    def finish_without_decode(self, now: float) -> TranscriptUpdate | None:
+        """Final text from the last hypothesis when it already covered all the speech.
+
+        The silence detector needs VAD_MIN_SILENCE to end an utterance; a decode made during that
+        silence saw every word, so decoding again would only add its cost to the final delay.
+        """
+        u = self.utterance
+        if u is None or u.end is None or self.pending is not None:
+            return None
+        speech_end = u.end - int(self.config.vad.speech_pad_s * self.config.sample_rate)
+        if self.last_result_end < speech_end or self.last_result_end <= u.start:
+            return None
+        self.stabilizer.finalize()
+        return self._finish(now)
+
+    def next_request(self, now: float) -> AsrRequest | None:
+        """The ASR request to send now, if any (at most one in flight)."""
+        u = self.utterance
+        if self.pending is not None or u is None:
+            return None
+        is_final = u.end is not None
+        end = u.end if is_final else self.buffer.end_sample
+        new_audio = self._seconds(end - self.last_request_end)
+        if not is_final and (new_audio < self.interval_s or self._seconds(end - self.window_start) < MIN_WINDOW_S):
+            return None
+        start = max(self.window_start, self.buffer.start_sample)
+        self.pending = AsrRequest(
+            request_id=str(next(self._request_ids)),
+            audio=self.buffer.window(start)[: end - start],
+            prompt=self.stabilizer.prompt(before=self._seconds(start)),  # only text trimmed out of the window
+            is_final=is_final,
+            window_start=start,
+            window_end=end,
+            sent_at=now,
+        )
+        self.last_request_end = end
+        return self.pending
+
+    def retry(self, now: float) -> AsrRequest | None:
+        """The in-flight request again (after a time-out), under a new id so a late answer is ignored."""
+        if self.pending is None:
+            return None
+        self.pending = replace(self.pending, request_id=str(next(self._request_ids)), sent_at=now)
+        return self.pending
+
+    def abandon(self) -> None:
+        """The request failed for good: drop the utterance's undecoded audio, keep its committed text."""
+        if self.pending is not None and self.pending.is_final:
+            self.pending = None
+            self.stabilizer.finalize()
+            self._finish_state()
+        self.pending = None
+
+    # --- results -----------------------------------------------------------------------------
+
+    def on_result(self, request_id: str, segments: list[dict], now: float) -> TranscriptUpdate | None:
+        """Apply an ASR answer; stale answers (not the pending request) are ignored."""
+        request = self.pending
+        if request is None or request.request_id != request_id or self.utterance is None:
+            return None
+        self.pending = None
+        self.last_result_end = request.window_end
+        self._adapt_interval(now - request.sent_at)
+        parsed = [Segment.from_dict(s, offset=self._seconds(request.window_start)) for s in segments]
+        if request.is_final:
+            self.stabilizer.finalize(parsed)
+            return self._finish(now)
+        update = self.stabilizer.update(parsed)
+        latencies = self._first_appearances(self.stabilizer.committed + update.tentative, now)
+        self._trim_window()
+        return TranscriptUpdate(
+            self.utterance.id,
+            words_text(self.stabilizer.committed),
+            words_text(update.tentative),
+            False,
+            self._session_time(self.utterance.start),
+            self._session_time(request.window_end),
+            self._seconds(self.buffer.end_sample - request.window_end),
+            word_latencies=latencies,
+        )
+
+    # --- figures -----------------------------------------------------------------------------
+
+    def lag_s(self) -> float:
+        return self._seconds(self.buffer.end_sample - self.last_request_end) if self.utterance else 0.0
+
+    # --- internals ---------------------------------------------------------------------------
+
+    def _start_utterance(self, sample: int) -> None:
+        start = max(sample, self.buffer.start_sample)
+        self.utterance = _Utterance(id=next(self._utterance_ids), start=start)
+        self.window_start = start
+        self.last_request_end = start
+        self.last_result_end = start
+        self.stabilizer.reset()
+
+    def _finish(self, now: float) -> TranscriptUpdate:
+        committed = self.stabilizer.committed
+        self._first_appearances(committed, now)
+        end = committed[-1].end if committed else self._seconds(self.utterance.end or self.buffer.end_sample)
+        update = self._final_update(end, now)
+        self._finish_state()
+        return update
+
+    def _final_update(self, speech_end_s: float, now: float) -> TranscriptUpdate:
+        u = self.utterance
+        latencies = u.word_latencies
+        arrived = self._arrival_time(int(speech_end_s * self.config.sample_rate))
+        return TranscriptUpdate(
+            u.id,
+            words_text(self.stabilizer.committed),
+            "",
+            True,
+            self._session_time(u.start),
+            self.session_offset_s + speech_end_s,
+            self.lag_s(),
+            final_delay=None if arrived is None else max(0.0, now - arrived),
+            word_latency=statistics.median(latencies) if latencies else None,
+        )
+
+    def _finish_state(self) -> None:
+        end = self.utterance.end if self.utterance.end is not None else self.buffer.end_sample
+        self.buffer.trim_before(end)
+        self.stabilizer.reset()
+        self.utterance = None
+        waiting, self._waiting = self._waiting, []
+        # Speech that went on past a forced split or `is_final` continues as the next utterance.
+        if (waiting and isinstance(waiting[0], SpeechEnd)) or (not waiting and self.vad.in_speech):
+            self._start_utterance(end)
+        for index, event in enumerate(waiting):
+            if self.utterance is not None and self.utterance.end is not None:
+                self._waiting = waiting[index:]
+                break
+            self._apply(event)
+
+    def _first_appearances(self, shown: tuple[Word, ...], now: float) -> tuple[float, ...]:
+        """Latency of each word shown for the first time: now minus when its audio arrived."""
+        u = self.utterance
+        latencies = []
+        for word in shown[u.shown_words :]:
+            arrived = self._arrival_time(int(word.end * self.config.sample_rate))
+            if arrived is not None:
+                latencies.append(max(0.0, now - arrived))
+        u.shown_words = max(u.shown_words, len(shown))
+        u.word_latencies.extend(latencies)
+        return tuple(latencies)
+
+    def _arrival_time(self, sample: int) -> float | None:
+        index = bisect.bisect_left(self._arrival_samples, sample)
+        if index == len(self._arrival_samples):
+            index -= 1
+        return self._arrival_times[index] if index >= 0 else None
+
+    def _forget_arrivals_before(self, sample: int) -> None:
+        keep = bisect.bisect_left(self._arrival_samples, sample)
+        if keep > 256:  # amortised: prune in batches
+            del self._arrival_samples[:keep]
+            del self._arrival_times[:keep]
+
+    def _trim_window(self) -> None:
+        """Keep the decode window short: cut it at the committed boundary minus some context."""
+        window_s = self._seconds(self.buffer.end_sample - self.window_start)
+        if window_s <= self.config.max_window_s or not self.stabilizer.committed:
+            return
+        cut = int((self.stabilizer.committed_end - self.config.overlap_s) * self.config.sample_rate)
+        if cut > self.window_start:
+            self.window_start = cut
+            self.buffer.trim_before(cut)
+
+    def _adapt_interval(self, round_trip_s: float) -> None:
+        """Ask no more often than the server answers: the interval follows the round trip."""
+        target = min(self.config.max_interval_s, max(self.config.min_interval_s, round_trip_s))
+        self.interval_s = 0.5 * self.interval_s + 0.5 * target
+
+    def _seconds(self, samples: int) -> float:
+        return samples / self.config.sample_rate
+
+    def _session_time(self, sample: int) -> float:
+        return self.session_offset_s + self._seconds(sample)

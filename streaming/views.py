@@ -1,0 +1,62 @@
+"""REST endpoints under /api/v1/audio-streaming/ (thin: parse, call a service, render JSON)."""
+
+from http import HTTPStatus
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.http import HttpRequest, JsonResponse
+
+from sessions_admin import dashboard, roles
+
+from . import selectors, services
+from .http_api import api_view, json_body
+from .openapi import openapi_document
+
+
+def session_group(session_id) -> str:
+    return f"session.{session_id}"
+
+
+def _create_session(request: HttpRequest) -> JsonResponse:
+    session = services.create_session(user=request.user, data=json_body(request))
+    return JsonResponse(selectors.session_summary(session), status=HTTPStatus.CREATED)
+
+
+def _list_sessions(request: HttpRequest) -> JsonResponse:
+    """Service health plus the caller's sessions; operators also get the dashboard's figures."""
+    health = dashboard.health_figures() if roles.is_operator(request.user) else selectors.service_health()
+    sessions = selectors.sessions_visible_to(request.user)[:200]
+    return JsonResponse({**health, "sessions": [selectors.session_summary(s) for s in sessions]})
+
+
+def _session_stats(request: HttpRequest, session_id) -> JsonResponse:
+    session = selectors.session_for_user(request.user, session_id)
+    return JsonResponse(selectors.session_stats(session))
+
+
+def _session_entries(request: HttpRequest, session_id) -> JsonResponse:
+    session = selectors.session_for_user(request.user, session_id)
+    return JsonResponse(selectors.entries_page(session, request.GET.get("page"), request.GET.get("page_size")))
+
+
+def _session_detail(request: HttpRequest, session_id) -> JsonResponse:
+    return JsonResponse(selectors.session_summary(selectors.session_for_user(request.user, session_id)))
+
+
+def _close_session(request: HttpRequest, session_id) -> JsonResponse:
+    session = services.end_session(selectors.session_for_user(request.user, session_id))
+    # A live WebSocket on this session hears about it and closes.
+    async_to_sync(get_channel_layer().group_send)(
+        session_group(session.id), {"type": "session.ended", "status": session.status}
+    )
+    return JsonResponse(selectors.session_summary(session))
+
+
+sessions = api_view({"GET": _list_sessions, "POST": _create_session})
+session_detail = api_view({"GET": _session_detail, "DELETE": _close_session})
+session_stats = api_view({"GET": _session_stats})
+session_entries = api_view({"GET": _session_entries})
+
+
+def openapi(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(openapi_document())

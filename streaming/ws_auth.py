@@ -1,0 +1,57 @@
+"""WebSocket authentication: Django login cookie or API token, then an origin check.
+
+Browsers authenticate with the session cookie, so their Origin must be one of ALLOWED_HOSTS
+(cross-site WebSocket hijacking). API clients send `Authorization: Bearer …` (or `?token=`,
+for clients that cannot set headers); a token is not ambient authority, so they may omit Origin.
+"""
+
+from urllib.parse import parse_qs
+
+from channels.auth import AuthMiddlewareStack
+from channels.db import database_sync_to_async
+from channels.security.websocket import OriginValidator
+from django.conf import settings
+
+from .http_api import bearer_token
+from .services import authenticate_token
+
+
+def _scope_token(scope) -> str | None:
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            return bearer_token(value.decode("latin1")) or ""
+    query = parse_qs(scope.get("query_string", b"").decode("latin1"))
+    return query.get("token", [None])[0]
+
+
+class TokenAuthMiddleware:
+    """Replace the cookie user with the token's user when a token is presented."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        raw = _scope_token(scope)
+        if raw is not None:
+            user = await database_sync_to_async(authenticate_token)(raw)
+            scope = {**scope, "auth_method": "token" if user else "invalid_token"}
+            if user is not None:
+                scope["user"] = user
+        return await self.app(scope, receive, send)
+
+
+class TokenAwareOriginValidator(OriginValidator):
+    """Channels' AllowedHostsOriginValidator, except token clients without an Origin pass."""
+
+    def __init__(self, application):
+        super().__init__(application, settings.ALLOWED_HOSTS)
+
+    async def __call__(self, scope, receive, send):
+        has_origin = any(name == b"origin" for name, _ in scope.get("headers", []))
+        if scope.get("auth_method") == "token" and not has_origin:
+            return await self.application(scope, receive, send)
+        return await super().__call__(scope, receive, send)
+
+
+def websocket_auth_stack(app):
+    return AuthMiddlewareStack(TokenAuthMiddleware(TokenAwareOriginValidator(app)))

@@ -1,0 +1,137 @@
+"""Browser tests: Debian's Chromium driven by Playwright against a real embedded daphne server.
+
+The page gets the JFK recording as its microphone (Chromium's fake capture device reads a WAV).
+"""
+
+import subprocess
+import time
+import wave
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from playwright.sync_api import Page, sync_playwright
+
+from streaming.audio import float32_to_pcm16, load_audio_file
+from tests.live_server import DAPHNE, ROOT, bootstrap_login, embedded_env, free_port
+from tests.speech import JFK_PATH
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts"
+CAPTURE_RATE = 48000  # a typical device rate: the page's worklet resamples it to 16 kHz
+
+
+class DaphneServer:
+    """daphne on a fixed port, which a test may stop and start again (the SQLite database stays)."""
+
+    def __init__(self, env: dict, data_dir: Path) -> None:
+        self.env = env
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log_path = data_dir / f"daphne-{self.port}.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        with self.log_path.open("a") as log:
+            self.process = subprocess.Popen(
+                [str(DAPHNE), "-b", "127.0.0.1", "-p", str(self.port), "llb.asgi:application"],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 60
+        while True:
+            assert self.process.poll() is None, self.log_path.read_text()
+            try:
+                httpx.get(f"{self.base}/accounts/login/", timeout=1)
+                return
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(15)
+        self.process = None
+
+
+@pytest.fixture
+def live(tmp_path):
+    """A fresh embedded server (SQLite in tmp_path) and the credentials of its first account."""
+    env = embedded_env(tmp_path)
+    credentials = bootstrap_login(env)
+    server = DaphneServer(env, tmp_path)
+    server.start()
+    try:
+        yield server, credentials
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    """Screenshots for a person to look at (gitignored)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def microphone_wav(tmp_path_factory) -> Path:
+    """The JFK recording as the fake microphone: 0.5 s of silence first, silence after."""
+    audio = load_audio_file(str(JFK_PATH), sample_rate=CAPTURE_RATE)
+    padded = np.concatenate([np.zeros(CAPTURE_RATE // 2, np.float32), audio, np.zeros(3 * CAPTURE_RATE, np.float32)])
+    path = tmp_path_factory.mktemp("microphone") / "jfk.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(CAPTURE_RATE)
+        out.writeframes(float32_to_pcm16(padded))
+    return path
+
+
+@pytest.fixture
+def chromium(microphone_wav):
+    """Debian's Chromium (never a downloaded browser) with the WAV as its microphone."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-audio-capture={microphone_wav}%noloop",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def open_chat(
+    chromium, base: str, credentials: tuple[str, str], locale: str = "en-US", login_screenshot: Path | None = None
+) -> tuple[Page, list[str]]:
+    """Log in through the login form and land on /chat/; returns the page and its script errors."""
+    context = chromium.new_context(locale=locale, viewport={"width": 1280, "height": 860})
+    context.grant_permissions(["microphone"], origin=base)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: message.type == "error" and print(f"[browser] {message.text}"))
+    page.goto(f"{base}/chat/")
+    assert "/accounts/login/" in page.url
+    if login_screenshot is not None:
+        page.screenshot(path=str(login_screenshot))
+    page.fill("#id_username", credentials[0])
+    page.fill("#id_password", credentials[1])
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url(f"{base}/chat/")
+    return page, errors

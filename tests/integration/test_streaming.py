@@ -1,0 +1,268 @@
+"""Streaming transcription end to end: real speech through the WebSocket, the real model in a
+worker, through the in-memory layer (in-process workers) and Redis (a separate worker process)."""
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import connection
+
+from streaming.audio import float32_to_pcm16
+from streaming.models import ConversationEntry, EntryRole, WorkerHeartbeat
+from tests.conftest import in_process_workers, make_session, open_socket, token_for
+from tests.speech import JFK_TEXT, frames, jfk_audio, normalise, offline_transcript, silence, wer
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+PACE_S = 0.025  # 100 ms frames at 4x real time: fast tests, still many decodes and seams
+JFK_END_S = 10.5  # with 0.5 s of leading silence, the last words end after this
+
+
+async def stream(communicator, audio: np.ndarray, pace: float = PACE_S) -> None:
+    for frame in frames(float32_to_pcm16(audio)):
+        await communicator.send_to(bytes_data=frame)
+        await asyncio.sleep(pace)
+
+
+async def collect_until_final(communicator, finals: int = 1, after_s: float = 0.0, timeout: float = 60) -> list[dict]:
+    """Messages up to the `finals`-th final transcription ending after `after_s` of session audio."""
+    messages, seen = [], 0
+    deadline = time.monotonic() + timeout
+    while seen < finals:
+        message = await communicator.receive_json_from(timeout=max(0.1, deadline - time.monotonic()))
+        messages.append(message)
+        data = message["data"]
+        if message["type"] == "transcription" and data["is_final"] and data["end"] >= after_s:
+            seen += 1
+    return messages
+
+
+def final_texts(messages: list[dict]) -> list[str]:
+    return [m["data"]["text"] for m in messages if m["type"] == "transcription" and m["data"]["is_final"]]
+
+
+def assert_committed_never_revised(messages: list[dict]) -> None:
+    by_utterance: dict[int, str] = {}
+    for m in messages:
+        if m["type"] != "transcription":
+            continue
+        data = m["data"]
+        before = by_utterance.get(data["utterance_id"], "")
+        assert data["committed"].startswith(before), (before, data["committed"])
+        by_utterance[data["utterance_id"]] = data["committed"]
+
+
+def assert_no_doubled_words(text: str) -> None:
+    words = [w.strip(".,!?").lower() for w in text.split()]
+    assert all(a != b for a, b in zip(words, words[1:], strict=False)), text
+
+
+async def run_jfk(session, token) -> list[dict]:
+    communicator, connected, first = await open_socket(session.id, token=token)
+    assert first["data"]["event"] == "connected"
+    await stream(communicator, np.concatenate([silence(0.5), jfk_audio(), silence(1.5)]))
+    messages = await collect_until_final(communicator, after_s=JFK_END_S)
+    await communicator.disconnect()
+    return messages
+
+
+def check_jfk(messages: list[dict], session) -> None:
+    """JFK pauses for effect: the 0.6 s silence rule makes several utterances, one entry each."""
+    finals = [m["data"] for m in messages if m["type"] == "transcription" and m["data"]["is_final"]]
+    partials = [m for m in messages if m["type"] == "transcription" and not m["data"]["is_final"]]
+    assert partials, "words must appear while speaking, before the final"
+    text = " ".join(f["text"] for f in finals)
+    baseline = wer(JFK_TEXT, offline_transcript())
+    assert wer(JFK_TEXT, text) <= baseline + 0.05, (text, offline_transcript())
+    assert "ask not what your country can do for you" in normalise(text)
+    assert_committed_never_revised(messages)
+    assert_no_doubled_words(text)
+    entries = list(ConversationEntry.objects.filter(session=session).order_by("sequence"))
+    assert all(e.role == EntryRole.USER for e in entries)
+    assert [e.text for e in entries] == [f["text"] for f in finals]
+    assert [e.pk for e in entries] == [f["entry_id"] for f in finals]
+    assert 0.0 <= entries[0].audio_start < 1.0 and 10.0 < entries[-1].audio_end < 13.5
+    assert all(e.latency is not None and e.latency >= 0 and e.word_latency is not None for e in entries)
+
+
+async def test_jfk_through_in_memory_layer(settings, user):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    session = await sync_to_async(make_session)(user)
+    async with in_process_workers(("asr",)):
+        messages = await run_jfk(session, await sync_to_async(token_for)(user))
+    await sync_to_async(check_jfk)(messages, session)
+    channel_layers.backends.clear()
+
+
+@pytest.fixture
+def worker_process(user):
+    """`manage.py runworker asr` in its own process over Redis, as in production."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "TEST_DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{connection.settings_dict['NAME']}",
+        "CHANNEL_PREFIX": settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
+        "WORKER_HEARTBEAT_INTERVAL": "1",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "runworker", "asr"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    deadline = time.monotonic() + 60
+    while not WorkerHeartbeat.objects.filter(kind="asr", pid=process.pid).exists():
+        assert process.poll() is None, process.stdout.read().decode()
+        assert time.monotonic() < deadline, "worker never sent a heartbeat"
+        time.sleep(0.2)
+    yield process
+    process.terminate()
+    process.wait(10)
+
+
+async def test_jfk_through_redis_and_a_worker_process(user, worker_process):
+    assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "channels_redis.core.RedisChannelLayer"
+    session = await sync_to_async(make_session)(user)
+    messages = await run_jfk(session, await sync_to_async(token_for)(user))
+    await sync_to_async(check_jfk)(messages, session)
+    heartbeat = await sync_to_async(WorkerHeartbeat.objects.get)(kind="asr", pid=worker_process.pid)
+    assert heartbeat.model == "tiny.en" and heartbeat.device == "cpu"
+
+
+async def memory_layer(settings):
+    from channels.layers import channel_layers
+
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    channel_layers.backends.clear()
+
+
+BAD_INPUTS = [
+    ("{oops", "invalid_json"),
+    ('{"type": "shout"}', "unknown_type"),
+    ('{"type": "audio_chunk", "data": {"audio_data": "xyz"}}', "invalid_audio"),
+    ('{"type": "audio_chunk", "data": {"audio_data": "000102"}}', "odd_byte_count"),
+    ('{"type": "audio_chunk", "data": {"audio_data": "0000", "is_final": 1}}', "invalid_field"),
+    ('{"type": "control", "data": {"command": "dance"}}', "unknown_command"),
+]
+
+
+async def test_bad_input_gets_codes_and_stream_still_transcribes(settings, user):
+    await memory_layer(settings)
+    session = await sync_to_async(make_session)(user)
+    async with in_process_workers(("asr",)):
+        communicator, _, _ = await open_socket(session.id, token=await sync_to_async(token_for)(user))
+        await communicator.send_to(bytes_data=float32_to_pcm16(jfk_audio()[:16000]))  # accepted before the errors
+        for raw, code in BAD_INPUTS:
+            await communicator.send_to(text_data=raw)
+            reply = await communicator.receive_json_from(timeout=5)
+            assert reply["type"] == "error" and reply["data"]["code"] == code, (raw, reply)
+        await communicator.send_to(bytes_data=b"\x00\x01\x02")
+        assert (await communicator.receive_json_from(timeout=5))["data"]["code"] == "odd_byte_count"
+        await communicator.send_to(bytes_data=b"\x00" * (settings.MAX_CHUNK_SIZE + 2))
+        assert (await communicator.receive_json_from(timeout=5))["data"]["code"] == "chunk_too_large"
+        await stream(communicator, np.concatenate([jfk_audio()[16000:], silence(1.5)]))
+        messages = await collect_until_final(communicator, after_s=JFK_END_S - 0.5)
+        await communicator.disconnect()
+    text = " ".join(final_texts(messages))
+    # The first second, accepted before the bad messages, is not lost.
+    assert normalise(text).startswith("and so"), text
+    assert wer(JFK_TEXT, text) <= wer(JFK_TEXT, offline_transcript()) + 0.05
+
+
+async def test_json_chunks_with_indices_resends_gaps_and_is_final(settings, user):
+    await memory_layer(settings)
+    session = await sync_to_async(make_session)(user)
+    pcm = float32_to_pcm16(np.concatenate([silence(0.3), jfk_audio()]))
+    chunks = list(frames(pcm, 16000))  # 0.5 s chunks, original-protocol style
+    async with in_process_workers(("asr",)):
+        communicator, _, _ = await open_socket(session.id, token=await sync_to_async(token_for)(user))
+        sent = []
+        for index, chunk in enumerate(chunks):
+            if index == 5:
+                continue  # lost in transit: the server reports the gap
+            message = {
+                "type": "audio_chunk",
+                "data": {"audio_data": chunk.hex(), "chunk_index": index, "is_final": index == len(chunks) - 1},
+            }
+            sent.append(message)
+            await communicator.send_json_to(message)
+            if index == 3:
+                await communicator.send_json_to(message)  # an idempotent resend is ignored
+            await asyncio.sleep(0.1)
+        messages = await collect_until_final(communicator, after_s=10.0)
+        await communicator.disconnect()
+    gaps = [m for m in messages if m["type"] == "error"]
+    assert [g["data"]["code"] for g in gaps] == ["chunk_gap"]
+    assert gaps[0]["data"]["expected"] == 5 and gaps[0]["data"]["received"] == 6
+    text = " ".join(final_texts(messages))
+    assert "what you can do for your country" in normalise(text)
+    assert_no_doubled_words(text)
+
+
+async def test_silence_and_noise_produce_nothing(settings, user):
+    await memory_layer(settings)
+    session = await sync_to_async(make_session)(user)
+    noise = (np.random.default_rng(7).standard_normal(16000 * 4) * 0.003).astype(np.float32)
+    async with in_process_workers(("asr",)):
+        communicator, _, _ = await open_socket(session.id, token=await sync_to_async(token_for)(user))
+        await stream(communicator, np.concatenate([silence(4), noise, silence(1)]), pace=0.005)
+        await communicator.send_json_to({"type": "audio_chunk", "data": {"audio_data": "", "is_final": True}})
+        await communicator.send_json_to({"type": "control", "data": {"command": "stats"}})
+        stats = await communicator.receive_json_from(timeout=10)
+        assert stats["type"] == "stats", stats  # no transcription came before it
+        assert stats["data"]["pendingTranscriptions"] == 0 and stats["data"]["conversationEntries"] == 0
+        await communicator.disconnect()
+    assert await sync_to_async(ConversationEntry.objects.filter(session=session).count)() == 0
+    await sync_to_async(session.refresh_from_db)()
+    assert session.audio_seconds == pytest.approx(9.0, abs=0.05)
+
+
+async def test_piper_sentences_with_pauses_become_one_entry_each(settings, user):
+    from streaming.audio import Resampler
+    from streaming.tts_engine import TtsConfig, get_router
+
+    await memory_layer(settings)
+    sentences = ["The cat sat on the warm mat.", "Please open your math book.", "We will read a story today."]
+    router = get_router(TtsConfig())
+    parts = []
+    for sentence in sentences:
+        synthesis, _ = router.synthesize(sentence, "en")
+        speech = np.frombuffer(synthesis.pcm, dtype="<i2").astype(np.float32) / 32768
+        parts += [Resampler(synthesis.sample_rate).process(speech, last=True), silence(1.2)]
+    session = await sync_to_async(make_session)(user)
+    async with in_process_workers(("asr",)):
+        communicator, _, _ = await open_socket(session.id, token=await sync_to_async(token_for)(user))
+        await stream(communicator, np.concatenate([silence(0.5), *parts]))
+        messages = await collect_until_final(communicator, finals=3)
+        await communicator.disconnect()
+    finals = final_texts(messages)
+    for expected, got in zip(sentences, finals, strict=True):
+        assert wer(expected, got) <= 0.2, (expected, got)
+    entries = await sync_to_async(list)(ConversationEntry.objects.filter(session=session).order_by("sequence"))
+    assert [e.text for e in entries] == finals
+
+
+async def test_reconnect_continues_the_session(settings, user):
+    await memory_layer(settings)
+    session = await sync_to_async(make_session)(user)
+    token = await sync_to_async(token_for)(user)
+    async with in_process_workers(("asr",)):
+        first_messages = await run_jfk(session, token)
+        before = len(final_texts(first_messages))
+        communicator, _, first = await open_socket(session.id, token=token)
+        assert first["data"]["conversation_entries"] == before
+        assert first["data"]["audio_offset"] == pytest.approx(13.0, abs=0.1)
+        await stream(communicator, np.concatenate([jfk_audio()[: int(16000 * 2.6)], silence(1.5)]))
+        messages = await collect_until_final(communicator)
+        await communicator.disconnect()
+    final = [m for m in messages if m["type"] == "transcription" and m["data"]["is_final"]][-1]["data"]
+    assert final["start"] >= 13.0  # times continue in the session's audio
+    assert "fellow americans" in normalise(final["text"])
+    entries = await sync_to_async(list)(ConversationEntry.objects.filter(session=session).order_by("sequence"))
+    assert [e.sequence for e in entries] == list(range(1, before + 2))
+    assert entries[-1].text == final["text"]

@@ -1,0 +1,184 @@
+"""The per-connection state machine, with the real VAD on real speech and scripted ASR answers."""
+
+import numpy as np
+
+from streaming.transcriber import StreamTranscriber, TranscriberConfig
+from streaming.vad import VadConfig
+from tests.speech import jfk_audio, silence
+
+RATE = 16000
+
+
+def seg(words: list[tuple[float, float, str]]) -> dict:
+    """A Whisper-like segment (times relative to the request window)."""
+    return {
+        "start": words[0][0],
+        "end": words[-1][1],
+        "text": "".join(w for _, _, w in words),
+        "no_speech_prob": 0.01,
+        "avg_logprob": -0.2,
+        "compression_ratio": 1.2,
+        "words": [{"start": s, "end": e, "word": w, "probability": 0.9} for s, e, w in words],
+    }
+
+
+def feed(t: StreamTranscriber, audio: np.ndarray, clock: list[float], step: int = 1600) -> None:
+    for i in range(0, len(audio), step):
+        clock[0] += step / RATE
+        t.feed(audio[i : i + step], clock[0])
+
+
+def speech_then_silence() -> np.ndarray:
+    # "And so my fellow Americans" (0.0-2.5 s of jfk), then a pause that ends the utterance.
+    return np.concatenate([silence(0.5), jfk_audio()[: int(2.6 * RATE)], silence(1.2)])
+
+
+def test_silence_never_requests():
+    t = StreamTranscriber(TranscriberConfig())
+    clock = [0.0]
+    feed(t, silence(5), clock)
+    assert t.next_request(clock[0]) is None and not t.in_utterance
+    assert t.buffer.duration_s <= 1.01  # idle audio is not hoarded
+
+
+def test_partial_then_final_with_latencies():
+    t = StreamTranscriber(TranscriberConfig(), session_offset_s=100.0, first_utterance_id=7)
+    clock = [0.0]
+    feed(t, np.concatenate([silence(0.5), jfk_audio()[: int(1.5 * RATE)]]), clock)
+    request = t.next_request(clock[0])
+    assert request is not None and not request.is_final and request.window_start < 0.7 * RATE
+    assert t.next_request(clock[0]) is None  # one in flight
+    offset = request.window_start / RATE
+    words = [(0.7 - offset, 0.9 - offset, " And"), (0.9 - offset, 1.1 - offset, " so")]
+    first = t.on_result(request.request_id, [seg(words)], clock[0] + 0.3)
+    assert first.utterance_id == 7 and first.committed == "" and first.tentative == "And so"
+    assert first.start >= 100.0 and len(first.word_latencies) == 2
+    assert all(0 < latency < 2 for latency in first.word_latencies)
+    assert t.on_result(request.request_id, [seg(words)], clock[0]) is None  # stale answer ignored
+
+
+def test_final_without_extra_decode_when_covered():
+    t = StreamTranscriber(TranscriberConfig())
+    clock = [0.0]
+    audio = speech_then_silence()
+    updates = []
+    for i in range(0, len(audio), 1600):
+        clock[0] += 0.1
+        t.feed(audio[i : i + 1600], clock[0])
+        done = t.finish_without_decode(clock[0])
+        if done:
+            updates.append(done)
+        request = t.next_request(clock[0])
+        if request is not None:
+            assert not request.is_final, "the last partial already covered the speech"
+            offset = request.window_start / RATE
+            words = [
+                (0.7 - offset, 0.9 - offset, " And"),
+                (0.9 - offset, 1.1 - offset, " so"),
+                (1.2 - offset, 1.6 - offset, " my"),
+                (1.6 - offset, 2.0 - offset, " fellow"),
+                (2.0 - offset, 2.8 - offset, " Americans."),
+            ]
+            visible = [w for w in words if w[1] + offset <= request.window_end / RATE]
+            if visible:
+                updates.append(t.on_result(request.request_id, [seg(visible)], clock[0] + 0.05))
+            else:
+                updates.append(t.on_result(request.request_id, [], clock[0] + 0.05))
+    finals = [u for u in updates if u and u.is_final]
+    assert len(finals) == 1
+    assert finals[0].committed == "And so my fellow Americans."
+    assert finals[0].final_delay is not None and finals[0].final_delay < 1.2
+    assert finals[0].word_latency is not None
+    assert not t.in_utterance
+
+
+def test_is_final_ends_utterance_and_requests_final_decode():
+    t = StreamTranscriber(TranscriberConfig())
+    clock = [0.0]
+    feed(t, np.concatenate([silence(0.5), jfk_audio()[: int(1.0 * RATE)]]), clock)
+    t.end_utterance()
+    request = t.next_request(clock[0])
+    assert request.is_final
+    offset = request.window_start / RATE
+    final = t.on_result(
+        request.request_id, [seg([(0.7 - offset, 0.9 - offset, " And"), (0.9 - offset, 1.2 - offset, " so")])], clock[0]
+    )
+    assert final.is_final and final.committed == "And so"
+
+
+def test_retry_and_abandon():
+    t = StreamTranscriber(TranscriberConfig())
+    clock = [0.0]
+    feed(t, np.concatenate([silence(0.5), jfk_audio()[: int(1.0 * RATE)]]), clock)
+    first = t.next_request(clock[0])
+    again = t.retry(clock[0])
+    assert again.request_id != first.request_id and np.array_equal(again.audio, first.audio)
+    assert t.on_result(first.request_id, [], clock[0]) is None  # the timed-out id is stale now
+    t.abandon()
+    assert t.pending is None
+
+
+def test_interrupted_keeps_committed_text():
+    t = StreamTranscriber(TranscriberConfig())
+    clock = [0.0]
+    feed(t, np.concatenate([silence(0.5), jfk_audio()[: int(2.0 * RATE)]]), clock)
+    words = [(0.7, 0.9, " And"), (0.9, 1.1, " so")]
+    for _ in range(2):  # two agreeing hypotheses commit the words
+        request = t.next_request(clock[0]) or t.retry(clock[0])
+        shifted = [(s - request.window_start / RATE, e - request.window_start / RATE, w) for s, e, w in words]
+        t.on_result(request.request_id, [seg(shifted)], clock[0])
+        feed(t, jfk_audio()[int(2.0 * RATE) : int(2.6 * RATE)], clock)
+    update = t.interrupted(clock[0])
+    assert update.is_final and update.committed == "And so"
+    assert not t.in_utterance
+
+
+def test_long_speech_keeps_window_and_buffer_bounded():
+    """Three minutes of speech whose pauses do not end the utterance (5 s silence rule): the window
+    is trimmed at committed words, so the buffer stays small, and every word comes out once."""
+    config = TranscriberConfig(max_window_s=6.0, force_split_s=20.0, vad=VadConfig(min_silence_s=5.0))
+    t = StreamTranscriber(config)
+    clock = [0.0]
+    sizes, windows = [], []
+    for _ in range(18):  # 18 x 11 s of JFK
+        for i in range(0, len(jfk_audio()), 1600):
+            clock[0] += 0.1
+            t.feed(jfk_audio()[i : i + 1600], clock[0])
+            request = t.next_request(clock[0])
+            if request is None:
+                continue
+            windows.append(len(request.audio) / RATE)
+            start_s = request.window_start / RATE
+            # A steady speaker: a word every 0.5 s of session time, recognised identically each time.
+            first = int(np.ceil(start_s * 2))
+            last = int(request.window_end / RATE * 2) - 1
+            words = [(k / 2 - start_s, k / 2 + 0.4 - start_s, f" w{k}") for k in range(first, last)]
+            t.on_result(request.request_id, [seg(words)] if words else [], clock[0])
+            sizes.append(t.buffer.duration_s)
+    assert max(windows) <= 8.0 and max(sizes) <= 8.0  # max_window_s plus one update of audio
+    indices = [int(w.text.strip()[1:]) for w in t.stabilizer.committed]
+    assert indices == list(range(indices[0], indices[0] + len(indices)))  # no word lost or doubled at seams
+    assert len(indices) > 18 * 11 * 2 - 10  # almost three minutes of words committed
+
+
+def test_is_final_reaches_speech_queued_behind_a_pending_final():
+    """Audio arrives faster than decodes: utterance 2 is queued while 1 awaits its final decode,
+    then the client ends the stream with `is_final` — utterance 2 must still finish."""
+    t = StreamTranscriber(TranscriberConfig())
+    clock = [0.0]
+    first = t.next_request(clock[0])
+    assert first is None
+    # "And so my fellow Americans" [pause] "ask not" — fed at once, no decode in between.
+    feed(t, np.concatenate([silence(0.5), jfk_audio()[: int(4.4 * RATE)]]), clock)
+    finals = []
+    t.end_utterance()
+    for _ in range(6):
+        request = t.next_request(clock[0])
+        if request is None:
+            break
+        offset = request.window_start / RATE
+        update = t.on_result(request.request_id, [seg([(0.1, 0.3, f" u{request.window_start}")])], clock[0])
+        assert offset >= 0
+        if update and update.is_final:
+            finals.append(update)
+    assert len(finals) == 2 and not t.in_utterance
