@@ -20,12 +20,11 @@ DEVICES = ("auto", "cpu", "cuda")
 
 @dataclass(frozen=True)
 class AsrConfig:
-    model: str = "tiny.en"
+    model: str = BUNDLED_MODEL  # the bundled name, a local model directory or a faster-whisper name
     device: str = "auto"  # auto | cpu | cuda
     compute_type: str = "auto"  # auto => int8 on cpu, float16 on cuda
-    cpu_threads: int = 1
+    cpu_threads: int = 1  # one thread per model, more worker processes: faster than threads on CPU
     beam_size: int = 5
-    num_workers: int = 1  # CTranslate2 replicas: transcribe() calls that may run in parallel
 
 
 def resolve_model_path(name: str) -> str:
@@ -55,7 +54,7 @@ def resolve_compute_type(compute_type: str, device: str) -> str:
 
 
 class AsrEngine:
-    """One loaded faster-whisper model."""
+    """One loaded faster-whisper model; thread-compatible for one caller at a time."""
 
     def __init__(self, config: AsrConfig) -> None:
         self.config = config
@@ -67,7 +66,7 @@ class AsrEngine:
             device=self.device,
             compute_type=self.compute_type,
             cpu_threads=config.cpu_threads,
-            num_workers=config.num_workers,
+            num_workers=1,  # one caller at a time: a second replica would only cost memory
         )
 
     @property

@@ -198,8 +198,9 @@ class LocalAgreementStabilizer:
         """Tail of the committed text for Whisper's `initial_prompt`: it keeps spelling and
         style consistent across the window trims. Cut at a word boundary.
 
-        Pass the window start as `before` so only words already trimmed out of the window are
-        used (as whisper_streaming does): Whisper skips speech that the prompt already holds.
+        Pass the window start as `before`: only words that begin before it are used, as
+        whisper_streaming does. Whisper skips speech whose text the prompt already holds, so
+        a prompt repeating the window's own words loses them.
         """
         words = self.committed if before is None else [w for w in self.committed if w.start < before]
         text = words_text(words)

@@ -60,6 +60,7 @@ const microphone = new Microphone({
 let session = null; // the open session (REST shape), null when none
 let socket = null;
 let endingOnPurpose = false;
+let utteranceCutOff = false; // the connection dropped while words were on screen
 let spaceHeld = false; // push-to-talk key is down
 let recordingByKey = false;
 let recordingSince = 0;
@@ -188,30 +189,45 @@ async function openSession() {
   socket.addEventListener("message", ({ detail }) => onMessage(detail));
   socket.addEventListener("binary", ({ detail }) => onBinary(detail));
   socket.addEventListener("ended", ({ detail }) => sessionClosed(detail.reason));
-  socket.addEventListener("backlog-dropped", ({ detail }) =>
-    notify(format(text.backlogDropped, { seconds: Math.round(detail.seconds) }), "warning"),
+  socket.addEventListener("audio-dropped", ({ detail }) =>
+    notify(format(text.audioDropped, { seconds: Math.round(detail.seconds) }), "warning"),
   );
   socket.open();
   updateControls();
   return true;
 }
 
-async function connected({ resumed }) {
+/** Where the saved transcript's speech ends on the session's audio timeline (seconds). */
+function savedSpeechEnd(entries) {
+  const spoken = entries.filter((entry) => entry.role === "user" && entry.audioEnd != null);
+  return spoken.length > 0 ? spoken[spoken.length - 1].audioEnd : 0;
+}
+
+async function connected({ resumed, audio_offset: audioOffset }) {
   if (resumed) clearNotice();
   requestStats();
   clearInterval(statsTimer);
   statsTimer = setInterval(requestStats, STATS_EVERY_MS);
+  const current = socket;
+  let history = null;
   try {
-    transcript.showHistory(await api.entries(session.id));
+    history = await api.entries(session.id);
   } catch (error) {
     notifyApiError(error);
   }
+  if (socket !== current) return;
+  // An utterance cut off by the lost connection may not have been saved (the server may have
+  // crashed): its audio goes again from where the saved speech ends, the rest from audio_offset.
+  const again = utteranceCutOff && history !== null;
+  const complete = socket.resume(again ? savedSpeechEnd(history) : audioOffset);
+  utteranceCutOff = false;
+  if (history) transcript.showHistory(history, { spokenAgain: again && complete });
 }
 
 function connectionChanged({ state, attempt }) {
   if (state === "reconnecting" && ui.connection.dataset.state === "connected") {
     // The server has stopped the reply and the utterance in progress with this connection.
-    transcript.cutOff();
+    if (transcript.cutOff()) utteranceCutOff = true;
     player.stop();
     showLag(0);
   }

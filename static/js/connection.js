@@ -1,8 +1,9 @@
-// The session's WebSocket (docs/protocol.md): reconnects with backoff to the same session, keeps
-// audio spoken while offline (bounded) and sends it once the server has taken the session back.
+// The session's WebSocket (docs/protocol.md). It reconnects with backoff to the same session and
+// loses no speech on the way: audio spoken while offline is queued, and the audio of an utterance
+// the server had not finished is kept, so it can be sent again from where the saved transcript ends.
 
 // Close codes after which reconnecting cannot help.
-export const FINAL_CLOSE_CODES = {
+const FINAL_CLOSE_CODES = {
   4000: "superseded",
   4401: "not_authenticated",
   4403: "forbidden",
@@ -14,9 +15,13 @@ const FIRST_RETRY_MS = 500;
 const MAX_RETRY_MS = 10000;
 const PING_EVERY_MS = 15000;
 const SILENT_LIMIT_MS = 40000; // no message at all for this long: the connection is dead
-const PCM_BYTES_PER_SECOND = 32000; // 16 kHz PCM16 mono
-const MAX_BACKLOG_BYTES = 30 * PCM_BYTES_PER_SECOND;
-const MAX_MESSAGE_BYTES = PCM_BYTES_PER_SECOND; // backlog goes out in 1 s messages (under the rate limits)
+const BYTES_PER_SECOND = 32000; // 16 kHz PCM16 mono
+// Together under the server's 2 s burst of MAX_BYTES_PER_SECOND (1 MiB/s by default).
+const MAX_QUEUED_BYTES = 30 * BYTES_PER_SECOND;
+const MAX_KEPT_BYTES = 20 * BYTES_PER_SECOND;
+const MAX_MESSAGE_BYTES = BYTES_PER_SECOND; // queued audio goes out in 1 s messages
+
+const END_OF_UTTERANCE = JSON.stringify({ type: "audio_chunk", data: { audio_data: "", is_final: true } });
 
 export class SessionSocket extends EventTarget {
   constructor(url) {
@@ -24,13 +29,21 @@ export class SessionSocket extends EventTarget {
     this.url = url;
     this.state = "idle";
     this.attempt = 0;
-    this.backlog = [];
-    this.backlogBytes = 0;
-    this.droppedBytes = 0;
     this.socket = null;
     this.retryTimer = null;
     this.pingTimer = null;
     this.lastMessageAt = 0;
+    this.holding = true; // connected, but queued audio waits for resume()
+    this.queue = []; // ArrayBuffers (audio) and strings (JSON frames) not sent yet
+    this.queuedBytes = 0;
+    this.droppedBytes = 0;
+    this.sent = this.newTimeline(0);
+    this.previous = this.sent;
+  }
+
+  /** Audio sent on one connection, placed on the session's audio timeline (seconds). */
+  newTimeline(offset) {
+    return { offset, frames: [], keptBytes: 0, totalBytes: 0 };
   }
 
   open() {
@@ -58,6 +71,7 @@ export class SessionSocket extends EventTarget {
     return this.state === "connected";
   }
 
+  /** For messages that mean nothing later (ping, stats, cancel): dropped while offline. */
   sendJson(message) {
     if (!this.connected) return false;
     this.socket.send(JSON.stringify(message));
@@ -66,37 +80,70 @@ export class SessionSocket extends EventTarget {
 
   /** Audio (an ArrayBuffer of PCM16) or a JSON text frame; kept, in order, while offline. */
   sendOrQueue(item) {
-    if (this.connected && this.backlog.length === 0) {
-      this.socket.send(item);
+    if (this.connected && !this.holding && this.queue.length === 0) {
+      this.transmit(item);
       return;
     }
-    this.backlog.push(item);
-    if (item instanceof ArrayBuffer) this.backlogBytes += item.byteLength;
-    while (this.backlogBytes > MAX_BACKLOG_BYTES) {
-      const dropped = this.backlog.shift();
+    this.queue.push(item);
+    if (item instanceof ArrayBuffer) this.queuedBytes += item.byteLength;
+    while (this.queuedBytes > MAX_QUEUED_BYTES) {
+      const dropped = this.queue.shift();
       if (dropped instanceof ArrayBuffer) {
-        this.backlogBytes -= dropped.byteLength;
+        this.queuedBytes -= dropped.byteLength;
         this.droppedBytes += dropped.byteLength;
       }
     }
   }
 
   endUtterance() {
-    this.sendOrQueue(JSON.stringify({ type: "audio_chunk", data: { audio_data: "", is_final: true } }));
+    this.sendOrQueue(END_OF_UTTERANCE);
   }
 
-  flushBacklog() {
+  transmit(item) {
+    this.socket.send(item);
+    if (typeof item === "string") return;
+    const sent = this.sent;
+    sent.frames.push(item);
+    sent.keptBytes += item.byteLength;
+    sent.totalBytes += item.byteLength;
+    while (sent.keptBytes > MAX_KEPT_BYTES) sent.keptBytes -= sent.frames.shift().byteLength;
+  }
+
+  /**
+   * After `connected`: send again the audio the previous connection sent from `fromSeconds` on
+   * (the session's timeline), then what was queued. Returns false when audio that far back was
+   * no longer kept.
+   */
+  resume(fromSeconds) {
+    if (!this.connected) return true; // lost again meanwhile: the next connection resumes
+    const { offset, frames, keptBytes, totalBytes } = this.previous;
+    let position = offset + (totalBytes - keptBytes) / BYTES_PER_SECOND;
+    const complete = position <= fromSeconds + 0.05;
+    const again = [];
+    for (const frame of frames) {
+      if (position >= fromSeconds - 0.05) again.push(frame);
+      position += frame.byteLength / BYTES_PER_SECOND;
+    }
+    this.previous = this.newTimeline(0);
+    this.holding = false;
+    this.flush([...again, ...this.queue]);
+    return complete;
+  }
+
+  flush(items) {
+    this.queue = [];
+    this.queuedBytes = 0;
     let parts = [];
     let size = 0;
     const sendParts = () => {
-      if (parts.length > 0) this.socket.send(concatenate(parts, size));
+      if (parts.length > 0) this.transmit(concatenate(parts, size));
       parts = [];
       size = 0;
     };
-    for (const item of this.backlog) {
+    for (const item of items) {
       if (typeof item === "string") {
         sendParts();
-        this.socket.send(item);
+        this.transmit(item);
         continue;
       }
       if (size + item.byteLength > MAX_MESSAGE_BYTES) sendParts();
@@ -104,10 +151,8 @@ export class SessionSocket extends EventTarget {
       size += item.byteLength;
     }
     sendParts();
-    this.backlog = [];
-    this.backlogBytes = 0;
     if (this.droppedBytes > 0) {
-      this.emit("backlog-dropped", { seconds: this.droppedBytes / PCM_BYTES_PER_SECOND });
+      this.emit("audio-dropped", { seconds: this.droppedBytes / BYTES_PER_SECOND });
       this.droppedBytes = 0;
     }
   }
@@ -127,10 +172,12 @@ export class SessionSocket extends EventTarget {
     if (message.type === "status" && message.data.event === "connected") {
       const resumed = this.attempt > 0;
       this.attempt = 0;
+      if (!this.holding) this.previous = this.sent; // else the last resume() never came: keep its audio
+      this.sent = this.newTimeline(message.data.audio_offset || 0);
+      this.holding = true;
       this.setState("connected");
       this.startPinging();
       this.emit("connected", { ...message.data, resumed });
-      this.flushBacklog();
       return;
     }
     this.emit("message", message);
@@ -162,7 +209,7 @@ export class SessionSocket extends EventTarget {
     clearInterval(this.pingTimer);
     this.pingTimer = setInterval(() => {
       if (performance.now() - this.lastMessageAt > SILENT_LIMIT_MS) {
-        // Half-open connection: give it up without waiting for a close handshake.
+        // A half-open connection: give it up without waiting for a close handshake.
         const dead = this.socket;
         dead.onclose = null;
         dead.close();

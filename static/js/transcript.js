@@ -60,9 +60,10 @@ export class Transcript {
   /**
    * Merge the persisted transcript (from the entries API): entries already shown stay where they
    * are, missing ones are inserted in order. Replies and cut-off utterances that were only shown
-   * live are replaced by their persisted entries.
+   * live are replaced by their persisted entries; `spokenAgain` says the audio of a cut-off
+   * utterance was sent again, so its words will come back as new transcription.
    */
-  showHistory(entries) {
+  showHistory(entries, { spokenAgain = false } = {}) {
     this.list.querySelectorAll(".bubble.stale").forEach((item) => item.remove());
     const added = [];
     let previous = null;
@@ -77,16 +78,16 @@ export class Transcript {
       previous = item;
     }
     this.list.removeAttribute("aria-busy");
-    this.reconcileCutOff(added);
+    this.reconcileCutOff(added, spokenAgain);
     this.changed();
   }
 
-  /** Utterances cut off by a lost connection: dropped when the server kept them, else flagged. */
-  reconcileCutOff(addedEntries) {
+  /** Utterances cut off by a lost connection: dropped when saved or spoken again, else flagged. */
+  reconcileCutOff(addedEntries, spokenAgain) {
     const saved = addedEntries.filter((entry) => entry.role === "user").map((entry) => normalise(entry.text));
     for (const item of this.list.querySelectorAll(".bubble.cut-off")) {
       const text = normalise(item.querySelector(".text").textContent);
-      if (saved.some((entry) => entry.startsWith(text) || text.startsWith(entry))) {
+      if (spokenAgain || saved.some((entry) => entry.startsWith(text) || text.startsWith(entry))) {
         item.remove();
       } else if (!item.classList.contains("unsaved")) {
         item.classList.add("unsaved");
@@ -122,8 +123,10 @@ export class Transcript {
   /**
    * The connection dropped: keep the committed words of the utterance in progress as a
    * provisional bubble, and mark the replies shown live as stale (the history brings them back).
+   * Returns whether an utterance was in progress.
    */
   cutOff() {
+    const inProgress = !this.live.hidden;
     this.list.querySelectorAll(".bubble.assistant:not([data-entry-id])").forEach((item) => item.classList.add("stale"));
     this.replies.clear();
     const committed = this.liveCommitted.textContent.trim();
@@ -136,6 +139,7 @@ export class Transcript {
     this.clearLive();
     this.utteranceId = null;
     this.changed();
+    return inProgress;
   }
 
   clearLive() {

@@ -81,6 +81,7 @@ def test_speech_shows_live_then_committed_transcript_and_is_persisted(live, chro
     expect(page.locator("#stop-recording")).to_be_enabled()
     # Live words while speaking, in a bubble of their own; the level meter moves with the voice.
     expect(page.locator("#live-utterance")).to_be_visible(timeout=30_000)
+    page.screenshot(path=str(artifacts / f"chat-{language}-live.png"))
     wait_until(lambda: int(page.get_attribute("#level-meter", "aria-valuenow")) > 30, 10, "the level meter never moved")
     wait_until(lambda: PHRASE in said(page), 60, lambda: f"phrase not on the page: {said(page)!r}")
     expect(page.locator("#elapsed")).not_to_have_text("0:00")
@@ -136,6 +137,76 @@ def test_typed_text_is_spoken_to_the_end_and_can_be_stopped(live, chromium):
     expect(page.locator("#chat")).to_have_attribute("data-playback", "playing", timeout=30_000)
     page.click("#stop-playback")
     expect(page.locator("#chat")).to_have_attribute("data-playback", "stopped")
+
+    # Reloading the page offers to resume the session and shows its history from the entries API.
+    session_id = page.get_attribute("#chat", "data-session-id")
+    page.reload()
+    expect(page.locator("#session-select")).to_have_value(session_id)
+    expect(page.locator("#open-session")).to_have_text("Resume session")
+    expect(page.locator("#transcript .bubble.assistant").first).to_contain_text("Well done. Keep going!")
+    page.click("#open-session")
+    expect(page.locator("#connection-status")).to_have_attribute("data-state", "connected")
+    assert [b["entryId"] for b in bubbles(page)] == [e["id"] for e in persisted(page, server.base)]
+
+    # Ending the session: DELETE with the CSRF token; the socket closes and the panel resets.
+    page.click("#end-session")
+    expect(page.locator("#notice")).to_have_attribute("data-kind", "info")
+    expect(page.locator("#notice-text")).to_have_text("Session ended.")
+    expect(page.locator("#connection-status")).to_have_attribute("data-state", "closed")
+    expect(page.locator('[data-stat="status"]')).to_have_text("closed")
+    expect(page.locator("#session-select")).to_have_value("new")
+    assert page.request.get(f"{server.base}{API}/{session_id}").json()["status"] == "closed"
+    assert not errors
+
+
+def test_refusals_and_failures_are_explained(live, chromium):
+    server, credentials = live
+    page, errors = open_chat(chromium, server.base, credentials)
+    csrf = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
+
+    # Push-to-talk: holding Space records, releasing it stops.
+    page.keyboard.down("Space")
+    expect(page.locator("#chat")).to_have_attribute("data-recording", "true", timeout=20_000)
+    page.keyboard.up("Space")
+    expect(page.locator("#chat")).to_have_attribute("data-recording", "false")
+
+    # The session is ended elsewhere (another tab, a teacher): the page says so and stops.
+    session_id = page.get_attribute("#chat", "data-session-id")
+    assert page.request.delete(f"{server.base}{API}/{session_id}", headers={"X-CSRFToken": csrf}).ok
+    expect(page.locator("#notice-text")).to_have_text("This session has ended. Start a new session to keep talking.")
+    expect(page.locator("#connection-status")).to_have_attribute("data-state", "closed")
+
+    # Too many sessions of one's own (HTTP 429), and the service full (HTTP 503).
+    for _ in range(3):
+        assert page.request.post(f"{server.base}{API}", data={}, headers={"X-CSRFToken": csrf}).status == 201
+    page.click("#open-session")
+    expect(page.locator("#notice-text")).to_contain_text("too many open sessions")
+    page.route(
+        f"{server.base}{API}",
+        lambda route: route.fulfill(
+            status=503,
+            content_type="application/json",
+            body=json.dumps({"error": {"code": "server_full", "message": "The service is at its session limit."}}),
+        ),
+    )
+    page.click("#open-session")
+    expect(page.locator("#notice-text")).to_have_text(
+        "The service is full right now. Please try again in a few minutes."
+    )
+    assert not errors
+
+
+def test_microphone_denied_is_explained(live, chromium):
+    server, credentials = live
+    page, errors = open_chat(chromium, server.base, credentials)
+    page.evaluate(
+        """() => { navigator.mediaDevices.getUserMedia = () =>
+             Promise.reject(new DOMException('Permission denied', 'NotAllowedError')); }"""
+    )
+    page.click("#start-recording")
+    expect(page.locator("#notice-text")).to_contain_text("Microphone access was denied")
+    expect(page.locator("#chat")).to_have_attribute("data-recording", "false")
+    expect(page.locator("#start-recording")).to_be_enabled()
     assert not errors
 
 
@@ -159,18 +230,16 @@ def test_reconnects_to_the_same_session_after_the_server_restarts(live, chromium
     states = page.evaluate("window.connectionStates")
     assert states[0] == "connected" and "reconnecting" in states and states[-1] == "connected", states
 
-    # The speech spoken meanwhile was kept and sent after the reconnect; nothing is doubled.
+    # The utterance cut off and the speech spoken meanwhile were sent again: nothing lost or doubled.
     wait_until(lambda: "for your country" in said(page), 60, lambda: f"the rest never came: {said(page)!r}")
     page.click("#stop-recording")
     assert page.get_attribute("#chat", "data-session-id") == session_id
+    transcript = said(page)
+    for phrase in ("fellow americans", "your country can do for you", "what you can do for your country"):
+        assert transcript.count(phrase) == 1, transcript
     entries = wait_until(lambda: persisted(page, server.base), 10, "nothing persisted")
     on_page = bubbles(page)
-    texts = [normalise(b["text"]) for b in on_page]
-    assert len(texts) == len(set(texts)), texts
-    for phrase in ("fellow americans", "your country can do for you", "what you can do for your country"):
-        assert said(page).count(phrase) <= 1, said(page)
-    saved_ids = [e["id"] for e in entries]
-    shown_ids = [b["entryId"] for b in on_page if b["entryId"] is not None]
-    assert shown_ids == saved_ids, (on_page, entries)
+    assert [b["entryId"] for b in on_page] == [e["id"] for e in entries], (on_page, entries)
+    assert [normalise(b["text"]) for b in on_page] == [normalise(e["text"]) for e in entries]
     page.screenshot(path=str(artifacts / "chat-reconnected.png"))
     assert not errors

@@ -1,6 +1,7 @@
 """Spoken replies over the WebSocket with the real TTS worker (Piper / eSpeak NG)."""
 
 import asyncio
+import itertools
 import json
 import threading
 import time
@@ -12,6 +13,7 @@ from asgiref.sync import sync_to_async
 
 from streaming.audio import float32_to_pcm16
 from streaming.models import ConversationEntry, EntryRole
+from streaming.text_split import split_sentences
 from tests.conftest import in_process_workers, make_session, open_socket, token_for
 from tests.speech import frames, jfk_audio, silence
 
@@ -21,6 +23,13 @@ PARAGRAPH = (
     "Good morning, class. Today we will learn about the water cycle. "
     "Water evaporates from the sea and rises into the sky. Then it falls again as rain."
 )
+_lessons = itertools.count(1)
+
+
+def fresh(text: str = PARAGRAPH) -> str:
+    """The text with a new lesson number in every sentence: never served from the TTS cache."""
+    n = next(_lessons)
+    return " ".join(f"{sentence[:-1]}, lesson {n}." for sentence in split_sentences(text))
 
 
 @pytest.fixture
@@ -56,7 +65,8 @@ async def connect(user, **options):
 async def test_reply_streams_sentence_by_sentence_and_is_persisted(layer, user):
     async with in_process_workers(("tts",)):
         session, communicator = await connect(user)
-        await communicator.send_json_to({"type": "text_request", "data": {"text": PARAGRAPH, "language": "en"}})
+        text = fresh()
+        await communicator.send_json_to({"type": "text_request", "data": {"text": text, "language": "en"}})
         arrivals, messages = [], []
         while not messages or not is_last_audio(messages[-1]):
             messages.append(await communicator.receive_json_from(timeout=60))
@@ -73,7 +83,7 @@ async def test_reply_streams_sentence_by_sentence_and_is_persisted(layer, user):
     assert arrivals[0] < arrivals[-1] - 0.05
     assert stats["data"]["pendingResponses"] == 0
     entry = await sync_to_async(ConversationEntry.objects.get)(session=session)
-    assert entry.role == EntryRole.ASSISTANT and entry.text == PARAGRAPH
+    assert entry.role == EntryRole.ASSISTANT and entry.text == text
     assert entry.audio_duration > 5 and 0 < entry.latency < 5
 
 
@@ -119,24 +129,25 @@ async def test_unknown_language_falls_back_with_notice(memory, user):
 async def test_cancel_stops_the_reply_and_keeps_what_was_heard(memory, user):
     async with in_process_workers(("tts",)):
         session, communicator = await connect(user)
-        await communicator.send_json_to({"type": "text_request", "data": {"text": PARAGRAPH * 3}})
+        text = fresh(PARAGRAPH * 3)
+        await communicator.send_json_to({"type": "text_request", "data": {"text": text}})
         first = await communicator.receive_json_from(timeout=60)
         assert first["type"] == "tts_audio" and first["data"]["sequence"] == 0
         await communicator.send_json_to({"type": "control", "data": {"command": "cancel"}})
         cancelled = await receive_until(communicator, lambda m: m["type"] == "status")
         assert cancelled[-1]["data"]["event"] == "reply_cancelled"
         delivered = cancelled[-1]["data"]["delivered_text"]
-        assert delivered.startswith("Good morning, class.")
+        assert delivered.startswith("Good morning, class, lesson")
         assert await communicator.receive_nothing(timeout=2)  # nothing more is sent
         await communicator.disconnect()
     entry = await sync_to_async(ConversationEntry.objects.get)(session=session)
-    assert entry.text == delivered and len(entry.text) < len(PARAGRAPH * 3)
+    assert entry.text == delivered and len(entry.text) < len(text)
 
 
 async def test_speaking_interrupts_the_reply(memory, user):
     async with in_process_workers(("asr", "tts")):
         _, communicator = await connect(user)
-        await communicator.send_json_to({"type": "text_request", "data": {"text": PARAGRAPH * 3}})
+        await communicator.send_json_to({"type": "text_request", "data": {"text": fresh(PARAGRAPH * 3)}})
         assert (await communicator.receive_json_from(timeout=60))["type"] == "tts_audio"
         for frame in frames(float32_to_pcm16(np.concatenate([silence(0.3), jfk_audio()[: 16000 * 2]]))):
             await communicator.send_to(bytes_data=frame)
