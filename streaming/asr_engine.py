@@ -25,6 +25,7 @@ class AsrConfig:
     compute_type: str = "auto"  # auto => int8 on cpu, float16 on cuda
     cpu_threads: int = 1  # one thread per model, more worker processes: faster than threads on CPU
     beam_size: int = 5
+    num_workers: int = 1  # CTranslate2 replicas: how many transcribe() calls run in parallel
 
 
 def resolve_model_path(name: str) -> str:
@@ -54,7 +55,8 @@ def resolve_compute_type(compute_type: str, device: str) -> str:
 
 
 class AsrEngine:
-    """One loaded faster-whisper model; thread-compatible for one caller at a time."""
+    """One loaded faster-whisper model. Calls from several threads are safe; `num_workers` of
+    them decode in parallel, the others queue."""
 
     def __init__(self, config: AsrConfig) -> None:
         self.config = config
@@ -66,7 +68,7 @@ class AsrEngine:
             device=self.device,
             compute_type=self.compute_type,
             cpu_threads=config.cpu_threads,
-            num_workers=1,  # one caller at a time: a second replica would only cost memory
+            num_workers=config.num_workers,
         )
 
     @property

@@ -29,6 +29,8 @@ def asr_config() -> AsrConfig:
         compute_type=settings.WHISPER_COMPUTE_TYPE,
         cpu_threads=settings.WHISPER_CPU_THREADS,
         beam_size=settings.WHISPER_BEAM_SIZE,
+        # Embedded workers share one model: one CTranslate2 replica each, so they decode in parallel.
+        num_workers=settings.NUM_WORKERS if settings.EMBEDDED_WORKERS else 1,
     )
 
 
@@ -118,6 +120,6 @@ class TtsWorker(_ModelWorker):
 
     @staticmethod
     def _synthesize(router, sentence: str, language: str):
-        engine, fallback = router.engine_for(language)
-        synthesis, _cached = router.synthesize(sentence, language)
-        return synthesis, fallback
+        """The sentence's audio, and whether the language fell back to another voice."""
+        fallback = router.engine_for(language)[1]
+        return router.synthesize(sentence, language)[0], fallback

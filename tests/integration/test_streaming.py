@@ -266,3 +266,61 @@ async def test_reconnect_continues_the_session(settings, user):
     entries = await sync_to_async(list)(ConversationEntry.objects.filter(session=session).order_by("sequence"))
     assert [e.sequence for e in entries] == list(range(1, before + 2))
     assert entries[-1].text == final["text"]
+
+
+async def test_browser_rate_input_is_resampled(settings, user):
+    """A session declared at 48 kHz (what browsers capture) is resampled with anti-aliasing."""
+    from streaming.audio import Resampler
+
+    await memory_layer(settings)
+    session = await sync_to_async(make_session)(user, input_sample_rate=48000)
+    audio48k = Resampler(16000, 48000).process(np.concatenate([silence(0.5), jfk_audio(), silence(1.5)]), last=True)
+    async with in_process_workers(("asr",)):
+        communicator, _, first = await open_socket(session.id, token=await sync_to_async(token_for)(user))
+        assert first["data"]["sample_rate"] == 48000
+        for frame in frames(float32_to_pcm16(audio48k), frame_bytes=9600):  # 100 ms at 48 kHz
+            await communicator.send_to(bytes_data=frame)
+            await asyncio.sleep(PACE_S)
+        messages = await collect_until_final(communicator, after_s=JFK_END_S)
+        await communicator.disconnect()
+    text = " ".join(final_texts(messages))
+    # tiny.en hears "And so my" as "And so am I" or not depending on the window's first sample
+    # (measured: start 0.00 s vs 0.13 s); resampling moves the VAD's boundaries by a few ms.
+    assert wer(JFK_TEXT, text) <= 0.10, text
+    assert "ask what you can do for your country" in normalise(text)
+    await sync_to_async(session.refresh_from_db)()
+    assert session.audio_seconds == pytest.approx(13.0, abs=0.05)  # counted at the declared rate
+
+
+async def test_flooding_is_rate_limited_and_the_connection_survives(settings, user):
+    await memory_layer(settings)
+    settings.MAX_FRAMES_PER_SECOND = 20
+    session = await sync_to_async(make_session)(user)
+    communicator, _, _ = await open_socket(session.id, token=await sync_to_async(token_for)(user))
+    for _ in range(60):  # far over 20 frames/s with a 2 s burst
+        await communicator.send_to(bytes_data=b"\x00\x00" * 160)
+    errors = []
+    while not await communicator.receive_nothing(timeout=0.5):
+        errors.append(await communicator.receive_json_from())
+    assert errors and {e["data"]["code"] for e in errors} == {"rate_limited"}
+    assert len(errors) == 60 - 40
+    await asyncio.sleep(1.0)
+    await communicator.send_json_to({"type": "control", "data": {"command": "ping"}})
+    assert (await communicator.receive_json_from(timeout=5))["type"] == "pong"
+    await communicator.disconnect()
+
+
+async def test_unanswered_asr_is_retried_once_then_reported(settings, user):
+    """No ASR worker is running: the request times out, is retried once, then the client is told."""
+    await memory_layer(settings)
+    settings.ASR_TIMEOUT = 0.5
+    session = await sync_to_async(make_session)(user)
+    communicator, _, _ = await open_socket(session.id, token=await sync_to_async(token_for)(user))
+    await stream(communicator, np.concatenate([silence(0.3), jfk_audio()[: 16000 * 2]]), pace=0.005)
+    started = time.monotonic()
+    error = await communicator.receive_json_from(timeout=10)
+    assert error["type"] == "error" and error["data"]["code"] == "asr_timeout"
+    assert time.monotonic() - started >= 0.5  # two time-outs: the first was retried
+    await communicator.send_json_to({"type": "control", "data": {"command": "ping"}})
+    assert (await communicator.receive_json_from(timeout=5))["type"] == "pong"
+    await communicator.disconnect()

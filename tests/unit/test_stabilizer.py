@@ -185,11 +185,12 @@ def test_prompt_is_the_committed_tail_cut_at_a_word_boundary():
     assert stab.prompt(max_chars=10_000) == words_text(stab.committed)
 
 
-def test_prompt_before_the_window_start_leaves_out_words_still_in_the_window():
+def test_prompt_before_the_window_start_leaves_out_the_windows_own_words():
     stab = LocalAgreementStabilizer()
-    stab.finalize([seg(make_words("ask not what your country"))])  # words end at 0.4, 0.9, ... 2.4
-    assert stab.prompt(before=1.4) == "ask not what"
+    stab.finalize([seg(make_words("ask not what your country"))])  # words start at 0.0, 0.5, ... 2.0
+    assert stab.prompt(before=1.2) == "ask not what"  # "what" (1.0-1.4) straddles the cut: trimmed audio
     assert stab.prompt(before=0.0) == ""
+    assert stab.prompt(before=99.0) == stab.prompt()
 
 
 def test_reset_forgets_everything():

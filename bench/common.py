@@ -1,0 +1,628 @@
+"""Shared parts of the benchmarks: servers to measure, speech clips, the streaming client, figures.
+
+Everything stays on loopback. The embedded server is the one the test suite starts
+(`tests.live_server`); a remote one is reached with `--url`/`--token`. Clients stream PCM16 frames
+on an absolute real-time schedule and time every transcript update against the moment the
+reference word's audio was sent.
+"""
+
+import argparse
+import asyncio
+import datetime
+import difflib
+import json
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import websockets
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from streaming.audio import float32_to_pcm16  # noqa: E402
+from tests.live_server import bootstrap_login, embedded_env, login, running_server  # noqa: E402
+from tests.speech import JFK_TEXT, frames, jfk_audio, normalise, silence, wer  # noqa: E402
+
+RESULTS_DIR = ROOT / "bench" / "results"
+SAMPLE_RATE = 16000
+FRAME_S = 0.1  # 100 ms binary frames, as the browser page sends them
+SESSIONS_PATH = "/api/v1/audio-streaming/sessions"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+# --- output ----------------------------------------------------------------------------------
+
+
+def load_avg() -> float:
+    """The 1-minute load average (the machine is shared; every record carries it)."""
+    return round(os.getloadavg()[0], 2)
+
+
+def machine_info() -> dict[str, Any]:
+    """What the figures were measured on."""
+    model = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "mem_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "python": platform.python_version(),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "load_avg": list(np.round(os.getloadavg(), 2)),
+    }
+
+
+class Emitter:
+    """Prints one JSON object per line to stdout and, optionally, appends it to a .jsonl file."""
+
+    def __init__(self, out: str | Path | None = None) -> None:
+        self.path = Path(out) if out else None
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, record: dict[str, Any]) -> dict[str, Any]:
+        line = json.dumps(record, ensure_ascii=False, default=_json_default)
+        print(line, flush=True)
+        if self.path is not None:
+            with self.path.open("a") as out:
+                out.write(line + "\n")
+        return record
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def log(message: str) -> None:
+    """Progress goes to stderr; stdout carries only JSON lines."""
+    print(f"[bench {time.strftime('%H:%M:%S')} load {load_avg()}] {message}", file=sys.stderr, flush=True)
+
+
+def stats(values: Sequence[float], prefix: str) -> dict[str, float | int | None]:
+    """p50/p95/max/count of `values`, rounded to milliseconds."""
+    if not len(values):
+        return {f"{prefix}_p50": None, f"{prefix}_p95": None, f"{prefix}_max": None, f"{prefix}_n": 0}
+    array = np.asarray(values, dtype=float)
+    return {
+        f"{prefix}_p50": round(float(np.percentile(array, 50)), 3),
+        f"{prefix}_p95": round(float(np.percentile(array, 95)), 3),
+        f"{prefix}_max": round(float(array.max()), 3),
+        f"{prefix}_n": len(array),
+    }
+
+
+# --- processes -------------------------------------------------------------------------------
+
+
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/PID/stat fields after the command name (field 3, `state`, is index 0)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def descendants(pid: int) -> list[int]:
+    """`pid` and every process below it."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                children.setdefault(int(_stat_fields(int(entry.name))[1]), []).append(int(entry.name))
+            except (OSError, IndexError):
+                continue
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """User + system CPU of the processes and their descendants (threads included; reaped
+    children through cutime/cstime)."""
+    total = 0.0
+    for pid in {p for root in pids for p in descendants(root)}:
+        try:
+            utime, stime, cutime, cstime = (int(v) for v in _stat_fields(pid)[11:15])
+        except (OSError, IndexError):
+            continue
+        total += (utime + stime + cutime + cstime) / CLK_TCK
+    return total
+
+
+def rss_mb(pids: Sequence[int]) -> float:
+    """Resident memory (VmRSS) of the processes and their descendants, in MB."""
+    total_kb = 0
+    for pid in {p for root in pids for p in descendants(root)}:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total_kb += int(line.split()[1])
+        except OSError:
+            continue
+    return round(total_kb / 1024, 1)
+
+
+def own_cpu_seconds() -> float:
+    """CPU used by this (client) process so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def pid_listening_on(port: int) -> int:
+    """The child process of this one whose command line names `port` (the daphne we started)."""
+    for pid in descendants(os.getpid())[1:]:
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if str(port).encode() in argv:
+            return pid
+    raise RuntimeError(f"no child process serves port {port}")
+
+
+class Sampler:
+    """Samples the RSS of server processes while a measurement runs."""
+
+    def __init__(self, pids: Sequence[int], interval_s: float = 1.0) -> None:
+        self.pids = list(pids)
+        self.interval_s = interval_s
+        self.samples: list[tuple[float, float]] = []  # (monotonic time, MB)
+
+    async def run(self) -> None:
+        while self.pids:
+            self.samples.append((time.monotonic(), rss_mb(self.pids)))
+            await asyncio.sleep(self.interval_s)
+
+    @property
+    def peak(self) -> float | None:
+        return max((mb for _, mb in self.samples), default=None)
+
+
+# --- servers ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    """A running service to measure: its web base URLs, an authenticated HTTP client, and the
+    pids of its processes by role (empty for a remote server)."""
+
+    mode: str
+    bases: list[str]
+    http: httpx.Client
+    token: str | None = None
+    pids: dict[str, list[int]] = field(default_factory=dict)
+    asr_workers: int | None = None
+
+    @property
+    def all_pids(self) -> list[int]:
+        return [pid for pids in self.pids.values() for pid in pids]
+
+    def _headers(self) -> dict[str, str]:
+        if self.token:
+            return {"Authorization": f"Bearer {self.token}"}
+        return {"X-CSRFToken": self.http.cookies["csrftoken"]}
+
+    def create_session(self, **options: Any) -> dict:
+        response = self.http.post(f"{self.bases[0]}{SESSIONS_PATH}", json=options, headers=self._headers())
+        if response.status_code != 201:
+            raise RuntimeError(f"session not created: {response.status_code} {response.text[:300]}")
+        return response.json()
+
+    def end_session(self, session_id: str) -> None:
+        self.http.delete(f"{self.bases[0]}{SESSIONS_PATH}/{session_id}", headers=self._headers())
+
+    def connect_args(self, session: dict, index: int = 0) -> dict[str, Any]:
+        """websockets.connect arguments for a client; clients are spread over the web processes."""
+        base = self.bases[index % len(self.bases)]
+        url = base.replace("http", "ws", 1) + session["websocketUrl"]
+        if self.token:
+            return {"uri": url, "additional_headers": {"Authorization": f"Bearer {self.token}"}}
+        cookie = f"sessionid={self.http.cookies['sessionid']}"
+        return {"uri": url, "additional_headers": {"Cookie": cookie}, "origin": base}
+
+    def describe(self) -> dict[str, Any]:
+        return {"mode": self.mode, "web_processes": len(self.bases), "asr_workers": self.asr_workers}
+
+
+BENCH_ENV = {"MAX_SESSIONS_PER_USER": "64", "MAX_ACTIVE_SESSIONS": "128"}
+
+
+@contextmanager
+def embedded_target(workers: int = 2, **extra: str) -> Iterator[Target]:
+    """The `make run` server (SQLite, in-memory layer, workers in-process) in a scratch directory."""
+    with tempfile.TemporaryDirectory(prefix="llb-bench-") as tmp:
+        env = embedded_env(Path(tmp), NUM_WORKERS=str(workers), **BENCH_ENV, **extra)
+        username, password = bootstrap_login(env)
+        with running_server(env) as base, login(base, username, password) as client:
+            pid = pid_listening_on(int(base.rsplit(":", 1)[1]))
+            target = Target("embedded", [base], client, pids={"web": [pid]}, asr_workers=workers)
+            warm_up(target)
+            yield target
+
+
+@contextmanager
+def remote_target(url: str, token: str, pids: Sequence[int] = ()) -> Iterator[Target]:
+    """A server someone else runs (loopback only), reached with an API token."""
+    with httpx.Client(timeout=30) as client:
+        yield Target("remote", [url.rstrip("/")], client, token=token, pids={"server": list(pids)})
+
+
+def add_target_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", help="base URL of a running server (default: start an embedded one)")
+    parser.add_argument("--token", help="API token for --url (admin -> API tokens)")
+    parser.add_argument("--server-pid", type=int, action="append", default=[], help="pid(s) for CPU/RSS with --url")
+    parser.add_argument("--workers", type=int, default=2, help="embedded ASR workers (NUM_WORKERS)")
+    parser.add_argument("--out", help="also append the JSON lines to this file (e.g. bench/results/x.jsonl)")
+
+
+@contextmanager
+def open_target(args: argparse.Namespace, **extra: str) -> Iterator[Target]:
+    if args.url:
+        if not args.token:
+            raise SystemExit("--url needs --token")
+        with remote_target(args.url, args.token, args.server_pid) as target:
+            yield target
+    else:
+        with embedded_target(args.workers, **extra) as target:
+            yield target
+
+
+def warm_up(target: Target) -> None:
+    """Load the models (lazily loaded on the first connection) before anything is timed."""
+    clip = jfk_clip()
+    sessions = [target.create_session() for _ in target.bases]
+    try:
+        asyncio.run(
+            asyncio.gather(
+                *(stream_clip(target.connect_args(s, i), clip, speed=4.0) for i, s in enumerate(sessions))
+            )
+        )
+    finally:
+        for session in sessions:
+            target.end_session(session["id"])
+
+
+# --- speech ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RefWord:
+    word: str  # normalised (see tests.speech.normalise)
+    start: float  # seconds in the clip
+    end: float
+
+
+@dataclass
+class Clip:
+    """Audio to stream, its reference text (for WER) and offline word times (for latency)."""
+
+    name: str
+    audio: np.ndarray  # float32 mono 16 kHz
+    reference: str
+    words: list[RefWord]
+    offline_text: str
+
+    @property
+    def duration(self) -> float:
+        return len(self.audio) / SAMPLE_RATE
+
+    @cached_property
+    def frames(self) -> list[bytes]:
+        return list(frames(float32_to_pcm16(self.audio), int(FRAME_S * SAMPLE_RATE) * 2))
+
+    def repeated(self, times: int) -> "Clip":
+        """The clip `times` times back to back (the soak test)."""
+        words = [
+            RefWord(w.word, w.start + i * self.duration, w.end + i * self.duration)
+            for i in range(times)
+            for w in self.words
+        ]
+        return Clip(
+            f"{self.name}x{times}",
+            np.tile(self.audio, times),
+            " ".join([self.reference] * times),
+            words,
+            " ".join([self.offline_text] * times),
+        )
+
+
+def offline_words(audio: np.ndarray, offset: float = 0.0) -> tuple[list[RefWord], str]:
+    """Word times and text of a whole-file decode with the service's engine and model."""
+    from streaming.asr_engine import AsrConfig, get_engine
+
+    segments = get_engine(AsrConfig()).transcribe(audio, language="en", prompt=None)
+    words = [
+        RefWord(token, offset + w["start"], offset + w["end"])
+        for segment in segments
+        for w in segment["words"]
+        for token in normalise(w["word"]).split()
+    ]
+    return words, " ".join(s["text"].strip() for s in segments)
+
+
+def jfk_clip() -> Clip:
+    """The shared JFK recording with 0.5 s of silence before and 1.5 s after."""
+    lead = 0.5
+    audio = np.concatenate([silence(lead), jfk_audio(), silence(1.5)])
+    words, text = offline_words(jfk_audio(), lead)
+    return Clip("jfk", audio, JFK_TEXT, words, text)
+
+
+def load_clip(name: str) -> Clip:
+    if name == "jfk":
+        return jfk_clip()
+    if name == "long":
+        from bench.make_long_stream import long_clip
+
+        return long_clip()
+    raise SystemExit(f"unknown clip {name!r} (jfk, long)")
+
+
+# --- the streaming client --------------------------------------------------------------------
+
+
+@dataclass
+class StreamResult:
+    """What one client sent and saw."""
+
+    send_times: list[float] = field(default_factory=list)  # when each frame had been sent
+    transcripts: list[tuple[float, dict]] = field(default_factory=list)  # (received, data)
+    errors: list[dict] = field(default_factory=list)
+    started: float = 0.0
+    finished: float = 0.0
+
+
+async def _receive(ws: Any, result: StreamResult) -> None:
+    async for raw in ws:
+        if isinstance(raw, bytes):
+            continue
+        message = json.loads(raw)
+        if message["type"] == "transcription":
+            result.transcripts.append((time.monotonic(), message["data"]))
+        elif message["type"] == "error":
+            result.errors.append(message["data"])
+
+
+async def stream_clip(
+    connect: dict[str, Any],
+    clip: Clip,
+    *,
+    speed: float = 1.0,
+    start_delay: float = 0.0,
+    settle_s: float = 60.0,
+) -> StreamResult:
+    """Stream `clip` in 100 ms frames, frame k sent when its audio would have been captured
+    (`(k + 1) * 0.1 / speed` after the start), then wait for the last utterance's final."""
+    result = StreamResult()
+    await asyncio.sleep(start_delay)
+    async with websockets.connect(**connect, max_size=2**24, open_timeout=60, close_timeout=5) as ws:
+        hello = json.loads(await ws.recv())
+        if hello["type"] != "status":
+            raise RuntimeError(f"refused: {hello}")
+        receiver = asyncio.ensure_future(_receive(ws, result))
+        try:
+            result.started = start = time.monotonic()
+            for k, frame in enumerate(clip.frames):
+                delay = start + (k + 1) * FRAME_S / speed - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                await ws.send(frame)
+                result.send_times.append(time.monotonic())
+            await ws.send(json.dumps({"type": "audio_chunk", "data": {"audio_data": "", "is_final": True}}))
+            await _settle(result, clip, settle_s)
+        finally:
+            receiver.cancel()
+        result.finished = time.monotonic()
+    return result
+
+
+async def _settle(result: StreamResult, clip: Clip, limit_s: float) -> None:
+    """Wait until a final covers the last reference word, or nothing came for 10 s after a final."""
+    last_end = clip.words[-1].end if clip.words else 0.0
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        if not result.transcripts:
+            if time.monotonic() - result.send_times[-1] > 10:
+                return
+            continue
+        received, last = result.transcripts[-1]
+        if last["is_final"] and (last["end"] >= last_end - 0.3 or time.monotonic() - received > 10):
+            return
+
+
+# --- figures ---------------------------------------------------------------------------------
+
+
+@dataclass
+class ClientFigures:
+    word_latencies: list[float]
+    word_send_times: list[float]  # when each timed word's audio was sent (for per-minute figures)
+    final_delays: list[float]
+    wer: float
+    utterances: int
+    words_shown: int
+    words_unmatched: int
+    lag_max: float
+    errors: dict[str, int]
+
+
+def _align(hyp: list[str], ref: list[str]) -> dict[int, int]:
+    """Hypothesis position -> reference position, for equal and substituted words."""
+    mapping: dict[int, int] = {}
+    matcher = difflib.SequenceMatcher(None, hyp, ref, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag in ("equal", "replace"):
+            for k in range(min(i2 - i1, j2 - j1)):
+                mapping[i1 + k] = j1 + k
+    return mapping
+
+
+def analyse(clip: Clip, result: StreamResult) -> ClientFigures:
+    """Word emission latency, final delay and WER of one client's stream.
+
+    Words shown = finals' words + the current utterance's committed + tentative words. When that
+    count rises, the new positions are stamped with the arrival time. A final that shows fewer
+    words than were on screen retracts the extra positions. Positions of the joined finals are
+    aligned to the offline reference words (difflib), and a word's latency is its first
+    appearance minus the send time of the frame holding the reference word's end.
+    """
+    first_seen: list[float] = []
+    finals: list[tuple[float, int, int]] = []
+    final_texts: list[str] = []
+    done = 0
+    for received, data in result.transcripts:
+        count = len(normalise(data["text"]).split())
+        if data["is_final"]:
+            del first_seen[done + count :]
+            finals.append((received, done, done + count))
+            final_texts.append(data["text"])
+            done += count
+        shown = done if data["is_final"] else done + count
+        first_seen.extend([received] * (shown - len(first_seen)))
+    hyp = normalise(" ".join(final_texts)).split()
+    mapping = _align(hyp, [w.word for w in clip.words])
+
+    def sent(position: int) -> float:
+        end = clip.words[mapping[position]].end
+        return result.send_times[min(max(int(end / FRAME_S), 0), len(result.send_times) - 1)]
+
+    timed = [p for p in range(min(len(first_seen), len(hyp))) if p in mapping]
+    delays = []
+    for received, begin, end in finals:
+        matched = [p for p in range(begin, end) if p in mapping]
+        if matched:
+            delays.append(received - sent(matched[-1]))
+    errors: dict[str, int] = {}
+    for error in result.errors:
+        errors[error.get("code", "?")] = errors.get(error.get("code", "?"), 0) + 1
+    return ClientFigures(
+        word_latencies=[first_seen[p] - sent(p) for p in timed],
+        word_send_times=[sent(p) - result.started for p in timed],
+        final_delays=delays,
+        wer=wer(clip.reference, " ".join(final_texts)),
+        utterances=len(finals),
+        words_shown=len(hyp),
+        words_unmatched=len(hyp) - len(timed),
+        lag_max=max((d.get("lag", 0.0) for _, d in result.transcripts), default=0.0),
+        errors=errors,
+    )
+
+
+@dataclass
+class Level:
+    """One measurement: `clients` concurrent streams of the same clip."""
+
+    figures: list[ClientFigures]
+    results: list[StreamResult]
+    wall_s: float
+    cpu_s: float | None
+    client_cpu_s: float
+    rss_before: float | None
+    rss_after: float | None
+    samples: list[tuple[float, float]]
+    load_before: float
+    load_after: float
+
+
+def run_level(target: Target, clip: Clip, clients: int, *, speed: float = 1.0, sample_s: float = 1.0) -> Level:
+    """Stream `clip` from `clients` concurrent sessions (starts spread over one frame schedule
+    second) and measure server CPU and memory around it."""
+    sessions = [target.create_session() for _ in range(clients)]
+    pids = target.all_pids
+    load_before = load_avg()
+    try:
+        rss_before = rss_mb(pids) if pids else None
+        cpu_before, own_before, wall_before = cpu_seconds(pids), own_cpu_seconds(), time.monotonic()
+        sampler = Sampler(pids, sample_s)
+
+        async def run() -> list[StreamResult]:
+            sampling = asyncio.ensure_future(sampler.run())
+            try:
+                return await asyncio.gather(
+                    *(
+                        stream_clip(target.connect_args(s, i), clip, speed=speed, start_delay=i / clients)
+                        for i, s in enumerate(sessions)
+                    )
+                )
+            finally:
+                sampling.cancel()
+
+        results = asyncio.run(run())
+        wall = time.monotonic() - wall_before
+        cpu = cpu_seconds(pids) - cpu_before if pids else None
+        own = own_cpu_seconds() - own_before
+    finally:
+        for session in sessions:
+            target.end_session(session["id"])
+    return Level(
+        figures=[analyse(clip, r) for r in results],
+        results=results,
+        wall_s=wall,
+        cpu_s=cpu,
+        client_cpu_s=own,
+        rss_before=rss_before,
+        rss_after=rss_mb(pids) if pids else None,
+        samples=sampler.samples,
+        load_before=load_before,
+        load_after=load_avg(),
+    )
+
+
+def level_record(bench: str, target: Target, clip: Clip, clients: int, level: Level, speed: float) -> dict[str, Any]:
+    """The summary object of a level: pooled word latencies and final delays over all clients."""
+    audio_s = clients * clip.duration
+    latencies = [x for f in level.figures for x in f.word_latencies]
+    delays = [x for f in level.figures for x in f.final_delays]
+    errors: dict[str, int] = {}
+    for f in level.figures:
+        for code, count in f.errors.items():
+            errors[code] = errors.get(code, 0) + count
+    peak = max((mb for _, mb in level.samples), default=None)
+    record: dict[str, Any] = {
+        "bench": bench,
+        **target.describe(),
+        "clip": clip.name,
+        "clients": clients,
+        "speed": speed,
+        "audio_s": round(audio_s, 1),
+        "wall_s": round(level.wall_s, 1),
+        **stats(latencies, "word_latency"),
+        **stats(delays, "final_delay"),
+        "wer": round(float(np.mean([f.wer for f in level.figures])), 4),
+        "wer_max": round(max(f.wer for f in level.figures), 4),
+        "wer_offline": round(wer(clip.reference, clip.offline_text), 4),
+        "utterances": sum(f.utterances for f in level.figures),
+        "words_unmatched": sum(f.words_unmatched for f in level.figures),
+        "lag_max": round(max(f.lag_max for f in level.figures), 3),
+        "errors": errors,
+        "cpu_per_audio_s": None if level.cpu_s is None else round(level.cpu_s / audio_s, 3),
+        "server_cores_busy": None if level.cpu_s is None else round(level.cpu_s / level.wall_s, 2),
+        "client_cpu_per_audio_s": round(level.client_cpu_s / audio_s, 3),
+        "rss_before_mb": level.rss_before,
+        "rss_peak_mb": peak,
+        "rss_after_mb": level.rss_after,
+        "rss_per_session_mb": None
+        if peak is None or level.rss_before is None
+        else round((peak - level.rss_before) / clients, 1),
+        "load_before": level.load_before,
+        "load_after": level.load_after,
+    }
+    return record
