@@ -120,7 +120,9 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # channels-redis blocks 5 s in BZPOPMIN; redis-py 8 times reads out after 5 s by
+                # default, which kills idle sockets. Reads must outlast the block.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
                 "prefix": env_str("CHANNEL_PREFIX", "llb"),
                 "capacity": 200,
                 # Worker channels queue requests from every session; one in flight per session.

@@ -122,3 +122,16 @@ async def test_reconnect_supersedes_the_old_socket(layer, user):
     await new.send_json_to({"type": "control", "data": {"command": "ping"}})
     assert (await new.receive_json_from(timeout=5))["type"] == "pong"
     await new.disconnect()
+
+
+async def test_idle_socket_survives_the_redis_block_timeout(user):
+    """An idle connection outlives channels-redis's 5 s BZPOPMIN (regression: redis-py 8's default
+    5 s read timeout closed idle sockets with 1011)."""
+    import asyncio
+
+    session = await sync_to_async(make_session)(user)
+    communicator, _, _ = await open_socket(session.id, token=await sync_to_async(token_for)(user))
+    await asyncio.sleep(7)
+    await communicator.send_json_to({"type": "control", "data": {"command": "ping"}})
+    assert (await communicator.receive_json_from(timeout=5))["type"] == "pong"
+    await communicator.disconnect()
