@@ -1,30 +1,23 @@
 """The WebSocket consumer: one per connected student, holding the live state of one session."""
 
 import asyncio
-import logging
 import time
-import uuid
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from . import live_stats, metrics, protocol, selectors, services
-from .audio import Resampler, float32_to_pcm16, pcm16_to_float32
+from .audio import Resampler
 from .errors import ServiceError
 from .models import StreamingSession
 from .rate_limit import ConnectionLimits
+from .recognition import RecognitionMixin, transcriber_config
 from .replies import Reply
-from .responder import respond
-from .transcriber import StreamTranscriber, TranscriberConfig, TranscriptUpdate
-from .tts_engine import Synthesis, to_wav
-from .vad import VadConfig
+from .speaking import SpokenRepliesMixin
+from .transcriber import StreamTranscriber
 from .views import session_group
 
-log = logging.getLogger(__name__)
-
-ASR_CHANNEL = "asr"
-TTS_CHANNEL = "tts"
 FLUSH_INTERVAL_S = 1.0
 
 # Close codes (4000-4999 are the application's): the client can tell why without parsing text.
@@ -35,19 +28,10 @@ CLOSE_NOT_ACTIVE = 4409
 CLOSE_SUPERSEDED = 4000
 
 
-def transcriber_config() -> TranscriberConfig:
-    return TranscriberConfig(
-        sample_rate=settings.SAMPLE_RATE,
-        max_buffer_bytes=settings.MAX_BUFFER_SIZE,
-        min_interval_s=settings.MIN_UPDATE_INTERVAL,
-        max_interval_s=max(settings.CHUNK_DURATION, settings.MIN_UPDATE_INTERVAL),
-        overlap_s=settings.OVERLAP_DURATION,
-        max_window_s=settings.MAX_WINDOW_DURATION,
-        vad=VadConfig(threshold=settings.VAD_THRESHOLD, min_silence_s=settings.VAD_MIN_SILENCE),
-    )
+class AudioStreamConsumer(RecognitionMixin, SpokenRepliesMixin, AsyncWebsocketConsumer):
+    """Connection, authorization, message dispatch and session events; recognition and replies
+    live in their mixins."""
 
-
-class AudioStreamConsumer(AsyncWebsocketConsumer):
     session: StreamingSession | None = None
 
     # --- connection ----------------------------------------------------------------------------
@@ -77,7 +61,7 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
             transcriber_config(), session_offset_s=self.session.audio_seconds, first_utterance_id=entries + 1
         )
         self.limits = ConnectionLimits(settings.MAX_FRAMES_PER_SECOND, settings.MAX_BYTES_PER_SECOND)
-        self.last_chunk_index: int | None = None
+        self.chunk_order = protocol.ChunkOrder()
         self.timeout_task: asyncio.Task | None = None
         self.retried = False
         self.unflushed = {"audio_seconds": 0.0, "chunks": 0, "nbytes": 0}
@@ -167,283 +151,6 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
         elif message.command == "cancel":
             for reply in list(self.replies.values()):
                 await self._stop_reply(reply)
-
-    async def _on_audio(self, chunk: protocol.AudioChunk) -> None:
-        if chunk.chunk_index is not None:
-            if self.last_chunk_index is not None and chunk.chunk_index <= self.last_chunk_index:
-                return  # a resend of a chunk already accepted
-            expected = 0 if self.last_chunk_index is None else self.last_chunk_index + 1
-            if self.last_chunk_index is not None and chunk.chunk_index != expected:
-                await self.send_json(
-                    protocol.error(
-                        "chunk_gap",
-                        f"Chunks {expected}..{chunk.chunk_index - 1} never arrived.",
-                        expected=expected,
-                        received=chunk.chunk_index,
-                    )
-                )
-            self.last_chunk_index = chunk.chunk_index
-        if chunk.pcm:
-            samples = pcm16_to_float32(chunk.pcm)
-            if self.resampler is not None:
-                samples = self.resampler.process(samples)
-            was_speaking = self.transcriber.in_utterance
-            self.transcriber.feed(samples, time.monotonic())
-            if self.transcriber.in_utterance and not was_speaking:
-                await self._barge_in()
-            seconds = len(chunk.pcm) / 2 / self.input_rate
-            metrics.audio_received(seconds)
-            self.unflushed["audio_seconds"] += seconds
-            self.unflushed["chunks"] += 1
-            self.unflushed["nbytes"] += len(chunk.pcm)
-        if chunk.is_final:
-            self.transcriber.end_utterance()
-        await self._request_asr()
-        await self._flush_counters()
-
-    # --- speech recognition --------------------------------------------------------------------
-
-    async def _request_asr(self) -> None:
-        now = time.monotonic()
-        final = self.transcriber.finish_without_decode(now)
-        if final is not None:
-            await self._on_update(final)
-        request = self.transcriber.next_request(now)
-        if request is None:
-            return
-        self.retried = False
-        await self._send_asr(request)
-
-    async def _send_asr(self, request) -> None:
-        await self.channel_layer.send(
-            ASR_CHANNEL,
-            {
-                "type": "asr.transcribe",
-                "request_id": request.request_id,
-                "reply_channel": self.channel_name,
-                "audio": float32_to_pcm16(request.audio),
-                "language": self.session.language,
-                "prompt": request.prompt,
-            },
-        )
-        if self.timeout_task:
-            self.timeout_task.cancel()
-        self.timeout_task = asyncio.ensure_future(self._asr_timeout(request.request_id))
-
-    async def _asr_timeout(self, request_id: str) -> None:
-        await asyncio.sleep(settings.ASR_TIMEOUT)
-        pending = self.transcriber.pending
-        if pending is None or pending.request_id != request_id:
-            return
-        if not self.retried:
-            self.retried = True
-            log.warning("ASR request %s timed out; retrying once", request_id)
-            await self._send_asr(self.transcriber.retry(time.monotonic()))
-            return
-        self.transcriber.abandon()
-        await self.send_json(
-            protocol.error("asr_timeout", "Speech recognition did not answer in time; audio was skipped.")
-        )
-
-    async def asr_result(self, event: dict) -> None:
-        """A worker's answer (channel-layer message type `asr.result`)."""
-        if self.session is None:
-            return
-        if event.get("error"):
-            pending = self.transcriber.pending
-            if pending is not None and pending.request_id == event["request_id"]:
-                if self.timeout_task:
-                    self.timeout_task.cancel()
-                self.transcriber.abandon()
-                await self.send_json(protocol.error("asr_failed", f"Speech recognition failed: {event['error']}"))
-            return
-        update = self.transcriber.on_result(event["request_id"], event["segments"], time.monotonic())
-        if update is None:
-            return
-        if self.timeout_task:
-            self.timeout_task.cancel()
-        await self._on_update(update)
-        await self._request_asr()
-
-    async def _on_update(self, update: TranscriptUpdate) -> None:
-        metrics.words_shown(update.word_latencies)
-        entry_id = await self._persist_utterance(update) if update.is_final else None
-        if entry_id is not None:
-            metrics.utterance_finished(update.end - update.start, update.final_delay)
-        if update.committed or update.tentative:
-            await self.send_json(self._transcription_message(update, entry_id))
-        if entry_id is not None:
-            await respond(self, update.committed)
-
-    def _transcription_message(self, update: TranscriptUpdate, entry_id: int | None) -> dict:
-        return protocol.transcription(
-            utterance_id=update.utterance_id,
-            committed=update.committed,
-            tentative=update.tentative,
-            is_final=update.is_final,
-            start=update.start,
-            end=update.end,
-            lag=update.lag,
-            entry_id=entry_id,
-        )
-
-    async def _persist_utterance(self, update: TranscriptUpdate) -> int | None:
-        if not update.committed:
-            return None
-        entry = await database_sync_to_async(services.add_user_utterance)(
-            self.session.id,
-            text=update.committed,
-            language=self.session.language,
-            audio_duration=update.end - update.start,
-            audio_start=update.start,
-            audio_end=update.end,
-            latency=update.final_delay,
-            word_latency=update.word_latency,
-        )
-        return entry.pk
-
-    # --- spoken replies ------------------------------------------------------------------------
-
-    async def _on_text_request(self, request: protocol.TextRequest) -> None:
-        text = request.text.strip()
-        if not text:
-            raise protocol.ProtocolError("text_empty", "data.text is empty.")
-        if len(text) > settings.TTS_MAX_CHARS:
-            raise protocol.ProtocolError(
-                "text_too_long", f"data.text exceeds {settings.TTS_MAX_CHARS} characters.", limit=settings.TTS_MAX_CHARS
-            )
-        reply = self.open_reply(request.language or self.reply_language())
-        await self.add_reply_part(reply, text)
-        await self.close_reply(reply)
-
-    def reply_language(self) -> str:
-        return "en" if self.session.language == "auto" else self.session.language
-
-    def open_reply(self, language: str) -> Reply:
-        reply = Reply(request_id=uuid.uuid4().hex, language=language)
-        self.replies[reply.request_id] = reply
-        return reply
-
-    async def add_reply_part(self, reply: Reply, text: str) -> None:
-        if reply.request_id not in self.replies:
-            return  # cancelled while the responder was still writing
-        reply.queued.append(text)
-        await self._send_next_part(reply)
-
-    async def close_reply(self, reply: Reply) -> None:
-        """No more parts. If all audio already went out, an empty final chunk marks the end."""
-        reply.complete = True
-        if reply.request_id in self.replies and reply.finished:
-            await self._send_tts_audio(reply, {"text": "", "pcm": b"", "sample_rate": settings.SAMPLE_RATE}, True)
-            await self._finish_reply(reply)
-
-    async def reply_failed(self, reply: Reply, code: str, message: str) -> None:
-        if self.replies.pop(reply.request_id, None) is None:
-            return
-        await self.send_json(protocol.error(code, message, request_id=reply.request_id))
-        if reply.sentences:
-            await self._persist_reply(reply)
-
-    async def _send_next_part(self, reply: Reply) -> None:
-        part = reply.next_part()
-        if part is not None:
-            await self.channel_layer.send(
-                TTS_CHANNEL,
-                {
-                    "type": "tts.synthesize",
-                    "request_id": reply.request_id,
-                    "reply_channel": self.channel_name,
-                    "text": part,
-                    "language": reply.language,
-                },
-            )
-
-    async def tts_audio(self, event: dict) -> None:
-        """A synthesized sentence from a worker (channel-layer message type `tts.audio`)."""
-        reply = self.replies.get(event["request_id"])
-        if reply is None or self.session is None:
-            return  # cancelled or finished: nothing more is sent
-        if event["is_final"]:
-            reply.in_flight = False
-        if event.get("fallback") and reply.next_sequence == 0:
-            await self.send_json(
-                protocol.status(
-                    "tts_fallback",
-                    request_id=reply.request_id,
-                    language=reply.language,
-                    message="No voice for this language; using eSpeak NG English.",
-                )
-            )
-        await self._send_tts_audio(reply, event, reply.finished)
-        if reply.finished:
-            await self._finish_reply(reply)
-        elif event["is_final"]:
-            await self._send_next_part(reply)
-
-    async def _send_tts_audio(self, reply: Reply, event: dict, is_final: bool) -> None:
-        options = self.session.options
-        audio_format = options.get("tts_format", "pcm_s16le")
-        pcm = event["pcm"]
-        sequence = reply.delivered(event["text"], len(pcm) / 2 / event["sample_rate"])
-        audio = to_wav(Synthesis(pcm, event["sample_rate"])) if audio_format == "wav" else pcm
-        binary = options.get("tts_transport") == "binary"
-        await self.send_json(
-            protocol.tts_audio(
-                request_id=reply.request_id,
-                sequence=sequence,
-                sample_rate=event["sample_rate"],
-                audio_format=audio_format,
-                is_final=is_final,
-                text=event["text"],
-                audio=None if binary else audio,
-                encoding=options.get("tts_encoding", "hex"),
-            )
-        )
-        if binary:
-            await self.send(bytes_data=audio)
-
-    async def tts_error(self, event: dict) -> None:
-        reply = self.replies.get(event["request_id"])
-        if reply is not None and self.session is not None:
-            await self.reply_failed(reply, event["code"], event["message"])
-
-    async def _finish_reply(self, reply: Reply) -> None:
-        self.replies.pop(reply.request_id, None)
-        metrics.reply_finished(reply.first_audio_latency)
-        await self._persist_reply(reply)
-
-    async def _stop_reply(self, reply: Reply, notify: bool = True) -> None:
-        """Barge-in or `cancel`: nothing more is sent; the entry keeps what was heard."""
-        self.replies.pop(reply.request_id, None)
-        await Reply.cancel(reply.request_id)
-        if reply.sentences:
-            await self._persist_reply(reply)
-        if notify:
-            await self.send_json(
-                protocol.status("reply_cancelled", request_id=reply.request_id, delivered_text=reply.delivered_text)
-            )
-
-    async def _barge_in(self) -> None:
-        for reply in list(self.replies.values()):
-            await self._stop_reply(reply)
-
-    async def _persist_reply(self, reply: Reply) -> None:
-        text = reply.delivered_text.strip()
-        if not text:
-            return
-        await database_sync_to_async(services.add_assistant_reply)(
-            self.session.id,
-            text=text,
-            language=reply.language,
-            audio_duration=reply.audio_seconds,
-            latency=reply.first_audio_latency,
-        )
-
-    def background(self, coroutine) -> None:
-        """Run work tied to this connection (the responder); cancelled when it closes."""
-        task = asyncio.ensure_future(coroutine)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
 
     # --- session events ------------------------------------------------------------------------
 

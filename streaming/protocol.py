@@ -114,6 +114,24 @@ def parse_text_frame(raw: str, *, max_chunk_bytes: int) -> ClientMessage:
     raise ProtocolError("unknown_type", f"Unknown message type '{kind}'.")
 
 
+class ChunkOrder:
+    """`chunk_index` bookkeeping: resends are ignored, gaps reported (the chunk is still used)."""
+
+    def __init__(self) -> None:
+        self.last: int | None = None
+
+    def is_resend(self, index: int) -> bool:
+        return self.last is not None and index <= self.last
+
+    def accept(self, index: int) -> dict | None:
+        """Record the index; the `chunk_gap` error to send if chunks were skipped."""
+        previous, self.last = self.last, index
+        if previous is None or index == previous + 1:
+            return None
+        expected = previous + 1
+        return error("chunk_gap", f"Chunks {expected}..{index - 1} never arrived.", expected=expected, received=index)
+
+
 # --- server -> client ------------------------------------------------------------------------
 
 

@@ -126,34 +126,17 @@ def expire_inactive_sessions(now=None) -> list:
     return ids
 
 
-def add_entry(
-    session_id,
-    *,
-    role: str,
-    text: str,
-    language: str,
-    audio_duration: float = 0.0,
-    audio_start: float | None = None,
-    audio_end: float | None = None,
-    latency: float | None = None,
-    word_latency: float | None = None,
-) -> ConversationEntry:
-    """Append an entry with the next sequence number (retrying if another writer took it)."""
+def add_entry(session_id, *, role: str, text: str, language: str, **timing: float | None) -> ConversationEntry:
+    """Append an entry with the next sequence number (retrying if another writer took it).
+
+    `timing`: audio_duration, audio_start, audio_end, latency, word_latency (see the model).
+    """
     for _ in range(5):
         try:
             with transaction.atomic():
                 last = ConversationEntry.objects.filter(session_id=session_id).aggregate(m=Max("sequence"))["m"]
                 entry = ConversationEntry.objects.create(
-                    session_id=session_id,
-                    sequence=(last or 0) + 1,
-                    role=role,
-                    text=text,
-                    language=language,
-                    audio_duration=audio_duration,
-                    audio_start=audio_start,
-                    audio_end=audio_end,
-                    latency=latency,
-                    word_latency=word_latency,
+                    session_id=session_id, sequence=(last or 0) + 1, role=role, text=text, language=language, **timing
                 )
             StreamingSession.objects.filter(pk=session_id).update(last_activity_at=timezone.now())
             return entry
