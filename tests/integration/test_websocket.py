@@ -57,9 +57,11 @@ async def test_cookie_from_foreign_origin_is_rejected(layer, user):
         session.id, origin=b"http://evil.example", headers=[(b"cookie", cookie)]
     )
     assert not connected
+    await communicator.wait()
     # Without an Origin header a cookie is not enough either; only a token client may omit it.
     communicator, connected, _ = await open_socket(session.id, origin=None, headers=[(b"cookie", cookie)])
     assert not connected
+    await communicator.wait()
 
 
 async def test_token_client_may_omit_origin(layer, user):
