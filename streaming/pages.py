@@ -2,7 +2,6 @@
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -73,14 +72,17 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def _resumable_sessions(user) -> list[dict]:
-    """The student's active sessions, most recently used first: the page offers to resume them."""
+    """The student's active sessions the page can stream into (16 kHz input), most recent first."""
     sessions = (
         StreamingSession.objects.filter(owner=user, status=SessionStatus.ACTIVE)
         .select_related("owner")
-        .annotate(entry_count=Count("entries"))
         .order_by("-last_activity_at")
     )
-    return [{**session_summary(s), "entries": s.entry_count} for s in sessions]
+    return [
+        session_summary(s)
+        for s in sessions
+        if s.options.get("input_sample_rate", settings.SAMPLE_RATE) == settings.SAMPLE_RATE
+    ]
 
 
 @login_required
@@ -93,8 +95,4 @@ def chat(request: HttpRequest) -> HttpResponse:
         "sessions": _resumable_sessions(request.user),
         "text": UI_TEXT,
     }
-    return render(
-        request,
-        "streaming/chat.html",
-        {"sample_rate": settings.SAMPLE_RATE, "responder": settings.RESPONDER, "chat_config": config},
-    )
+    return render(request, "streaming/chat.html", {"responder": settings.RESPONDER, "chat_config": config})

@@ -1,6 +1,6 @@
 // The REST API of the service (docs/api.md), called with the login cookie and the CSRF token.
 
-export class ApiError extends Error {
+class ApiError extends Error {
   constructor(status, code, message) {
     super(message);
     this.status = status;

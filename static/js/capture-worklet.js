@@ -67,7 +67,7 @@ class Pcm16CaptureProcessor extends AudioWorkletProcessor {
       this.position += this.step;
     }
     // Drop input no longer needed by the filter.
-    const keepFrom = Math.floor(this.position) - this.half;
+    const keepFrom = Math.min(Math.floor(this.position) - this.half, this.filled);
     if (keepFrom > 0) {
       this.input.copyWithin(0, keepFrom, this.filled);
       this.filled -= keepFrom;
@@ -78,7 +78,7 @@ class Pcm16CaptureProcessor extends AudioWorkletProcessor {
 
   emit(value) {
     const clipped = Math.max(-1, Math.min(1, value));
-    this.frame[this.frameFill] = clipped < 0 ? clipped * 0x8000 : clipped * 0x7fff;
+    this.frame[this.frameFill] = Math.round(clipped < 0 ? clipped * 0x8000 : clipped * 0x7fff);
     this.frameFill += 1;
     this.sumSquares += clipped * clipped;
     if (this.frameFill < this.frameSamples) return;

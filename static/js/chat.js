@@ -1,7 +1,7 @@
 // The voice chat page: opens or resumes a session, streams the microphone, shows the live
 // transcript, plays the spoken replies and keeps the connection alive.
 
-import { ApiError, SessionsApi } from "./api.js";
+import { SessionsApi } from "./api.js";
 import { SessionSocket } from "./connection.js";
 import { Microphone } from "./microphone.js";
 import { Player, messageBytes, pcmOf } from "./player.js";
@@ -61,6 +61,7 @@ let session = null; // the open session (REST shape), null when none
 let socket = null;
 let endingOnPurpose = false;
 let utteranceCutOff = false; // the connection dropped while words were on screen
+let micStarting = false;
 let spaceHeld = false; // push-to-talk key is down
 let recordingByKey = false;
 let recordingSince = 0;
@@ -142,20 +143,25 @@ function chosenSession() {
   return config.sessions.find((choice) => choice.id === ui.sessionSelect.value) || null;
 }
 
-/** Show what the Start/Resume button will do, and the history of a session picked to resume. */
-async function sessionChoiceChanged() {
+/** The Start/Resume button and the language follow the session picked. */
+function showChoice() {
   const choice = chosenSession();
   ui.openSession.textContent = choice ? text.resumeSession : text.startSession;
   if (choice) ui.language.value = choice.language;
-  ui.language.disabled = Boolean(choice);
   languageChanged();
+  updateControls();
+}
+
+/** A session picked to resume shows its history at once. */
+async function sessionChoiceChanged() {
+  showChoice();
   transcript.clear();
-  if (choice) {
-    try {
-      transcript.showHistory(await api.entries(choice.id));
-    } catch (error) {
-      notifyApiError(error);
-    }
+  const choice = chosenSession();
+  if (!choice) return;
+  try {
+    transcript.showHistory(await api.entries(choice.id));
+  } catch (error) {
+    notifyApiError(error);
   }
 }
 
@@ -178,7 +184,7 @@ async function openSession() {
   clearNotice();
   ui.root.dataset.sessionId = session.id;
   if (!choice) {
-    config.sessions.unshift({ ...session, entries: 0 });
+    config.sessions.unshift(session);
     renderSessionChoices(session.id);
     transcript.clear();
   }
@@ -247,25 +253,25 @@ const CLOSE_MESSAGES = {
 /** The session cannot go on here: it ended, expired, moved to another tab or was refused. */
 function sessionClosed(reason) {
   if (!session) return;
-  if (endingOnPurpose) notify(text.sessionClosed, "info");
-  else notify(text[CLOSE_MESSAGES[reason]]);
-  if (reason !== "superseded") {
-    config.sessions = config.sessions.filter((choice) => choice.id !== session.id);
-  }
-  stopRecording();
-  player.stop();
+  const closed = session;
+  notify(endingOnPurpose ? text.sessionClosed : text[CLOSE_MESSAGES[reason]], endingOnPurpose ? "info" : "error");
+  endingOnPurpose = false;
   socket.close();
   socket = null;
-  clearInterval(statsTimer);
-  api.stats(session.id).then(showStats, () => {});
   session = null;
   delete ui.root.dataset.sessionId;
-  endingOnPurpose = false;
+  clearInterval(statsTimer);
+  stopRecording();
+  player.stop();
   showLag(0);
-  renderSessionChoices("new");
-  ui.openSession.textContent = text.startSession;
-  ui.language.disabled = false;
-  updateControls();
+  // What the server saved of an utterance in progress replaces its live words.
+  transcript.clearLive();
+  api.entries(closed.id).then((entries) => transcript.showHistory(entries), () => {});
+  api.stats(closed.id).then(showStats, () => {});
+  // Moved to another tab: it can be taken back from here. Otherwise it is over.
+  if (reason !== "superseded") config.sessions = config.sessions.filter((choice) => choice.id !== closed.id);
+  renderSessionChoices(reason === "superseded" ? closed.id : "new");
+  showChoice();
 }
 
 async function endSession() {
@@ -365,20 +371,20 @@ function showStats(stats) {
 const MIC_MESSAGES = { denied: "micDenied", missing: "micMissing", busy: "micBusy", insecure: "micInsecure" };
 
 async function startRecording({ byKey = false } = {}) {
-  if (microphone.active || ui.start.disabled) return;
-  ui.start.disabled = true;
+  if (microphone.active || micStarting) return;
+  micStarting = true;
+  updateControls();
   player.unlock();
-  if (!(await openSession())) {
-    updateControls();
-    return;
-  }
   try {
+    if (!(await openSession())) return;
     await microphone.start();
   } catch (error) {
     const key = MIC_MESSAGES[error.reason];
     notify(key ? text[key] : format(text.micFailed, { detail: error.message }));
-    updateControls();
     return;
+  } finally {
+    micStarting = false;
+    updateControls();
   }
   recordingSince = performance.now();
   showElapsed();
@@ -448,7 +454,7 @@ async function sendText(event) {
 
 function updateControls() {
   const open = session !== null;
-  ui.start.disabled = microphone.active;
+  ui.start.disabled = microphone.active || micStarting;
   ui.stop.disabled = !microphone.active;
   ui.sessionSelect.disabled = open;
   ui.language.disabled = open || chosenSession() !== null;
@@ -497,4 +503,3 @@ window.addEventListener("pagehide", () => socket?.close());
 
 renderSessionChoices(config.sessions.length > 0 ? config.sessions[0].id : "new");
 sessionChoiceChanged();
-updateControls();

@@ -2,7 +2,7 @@
 
 const WORKLET_URL = new URL("./capture-worklet.js", import.meta.url);
 
-export class MicrophoneError extends Error {
+class MicrophoneError extends Error {
   constructor(reason, detail) {
     super(detail || reason);
     this.reason = reason; // denied | missing | busy | insecure | failed
@@ -51,6 +51,8 @@ export class Microphone {
     }
     let stream;
     try {
+      // Echo cancellation keeps the spoken replies out of the microphone (else they would
+      // interrupt themselves); noise suppression and automatic gain distort speech for Whisper.
       stream = await navigator.mediaDevices.getUserMedia({
         audio: { channelCount: 1, echoCancellation: true, noiseSuppression: false, autoGainControl: false },
       });

@@ -6,6 +6,7 @@ The page gets the JFK recording as its microphone (Chromium's fake capture devic
 import subprocess
 import time
 import wave
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -58,17 +59,23 @@ class DaphneServer:
         self.process = None
 
 
-@pytest.fixture
-def live(tmp_path):
-    """A fresh embedded server (SQLite in tmp_path) and the credentials of its first account."""
-    env = embedded_env(tmp_path)
+@contextmanager
+def embedded_server(data_dir: Path, **settings: str):
+    """A fresh embedded server (SQLite in data_dir) and the credentials of its first account."""
+    env = embedded_env(data_dir, **settings)
     credentials = bootstrap_login(env)
-    server = DaphneServer(env, tmp_path)
+    server = DaphneServer(env, data_dir)
     server.start()
     try:
         yield server, credentials
     finally:
         server.stop()
+
+
+@pytest.fixture
+def live(tmp_path):
+    with embedded_server(tmp_path) as running:
+        yield running
 
 
 @pytest.fixture
