@@ -165,7 +165,8 @@ class StreamTranscriber:
         """Final text from the last hypothesis when it already covered all the speech.
 
         The silence detector needs VAD_MIN_SILENCE to end an utterance; a decode made during that
-        silence saw every word, so decoding again would only add its cost to the final delay.
+        silence saw every word, and when it agreed with the one before it (nothing tentative),
+        decoding again would only add its cost to the final delay.
         """
         u = self.utterance
         if u is None or u.end is None or self.pending is not None:
@@ -173,6 +174,8 @@ class StreamTranscriber:
         speech_end = u.end - int(self.config.vad.speech_pad_s * self.config.sample_rate)
         if self.last_result_end < speech_end or self.last_result_end <= u.start:
             return None
+        if self.stabilizer.tentative:
+            return None  # the last two hypotheses disagree somewhere: decode the whole utterance
         self.stabilizer.finalize()
         return self._finish(now)
 
