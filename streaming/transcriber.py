@@ -19,16 +19,6 @@ from .vad import SpeechEnd, SpeechStart, StreamingVad, VadConfig
 
 IDLE_KEEP_S = 1.0  # audio kept before speech is confirmed, so its start is not lost
 MIN_WINDOW_S = 0.3  # never decode less than this
-PROMPT_CHARS = 200  # Whisper's prompt: the tail of what was said before
-
-
-def tail_words(text: str, max_chars: int = PROMPT_CHARS) -> str:
-    """The end of `text`, at most `max_chars`, starting at a word boundary."""
-    text = text.strip()
-    if len(text) <= max_chars:
-        return text
-    tail = text[-max_chars:]
-    return tail.split(" ", 1)[1] if " " in tail else tail
 
 
 @dataclass(frozen=True)
@@ -94,7 +84,6 @@ class StreamTranscriber:
         self.interval_s = config.min_interval_s
         self.dropped_samples = 0
         self._waiting: list[SpeechStart | SpeechEnd] = []
-        self._history = ""  # the tail of earlier finals: context for the next utterance
         self._arrival_samples: list[int] = []  # buffer end after each feed ...
         self._arrival_times: list[float] = []  # ... and when that audio arrived
 
@@ -193,7 +182,10 @@ class StreamTranscriber:
         self.pending = AsrRequest(
             request_id=str(next(self._request_ids)),
             audio=self.buffer.window(start)[: end - start],
-            prompt=self._prompt(start),
+            # Only committed words already trimmed out of the window: words still inside it would
+            # be skipped by the decoder. (Earlier utterances' text as a prompt was measured worse:
+            # WER 0.10 vs 0.035 on the bench's long stream, with hallucinated phrases.)
+            prompt=self.stabilizer.prompt(before=self._seconds(start)),
             is_final=is_final,
             window_start=start,
             window_end=end,
@@ -252,12 +244,6 @@ class StreamTranscriber:
 
     # --- internals ---------------------------------------------------------------------------
 
-    def _prompt(self, window_start: int) -> str:
-        """Whisper's context: the session's earlier finals, then this utterance's committed words
-        already trimmed out of the window (words still inside it would be skipped by the decoder)."""
-        trimmed = self.stabilizer.prompt(before=self._seconds(window_start))
-        return tail_words(f"{self._history} {trimmed}")
-
     def _start_utterance(self, sample: int) -> None:
         start = max(sample, self.buffer.start_sample)
         self.utterance = _Utterance(id=next(self._utterance_ids), start=start)
@@ -291,7 +277,6 @@ class StreamTranscriber:
         )
 
     def _finish_state(self) -> None:
-        self._history = tail_words(f"{self._history} {words_text(self.stabilizer.committed)}")
         end = self.utterance.end if self.utterance.end is not None else self.buffer.end_sample
         self.buffer.trim_before(end)
         self.stabilizer.reset()
