@@ -8,6 +8,7 @@ reference word's audio was sent.
 
 import argparse
 import asyncio
+import bisect
 import datetime
 import difflib
 import json
@@ -18,7 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -209,6 +210,7 @@ class Target:
     token: str | None = None
     pids: dict[str, list[int]] = field(default_factory=dict)
     asr_workers: int | None = None
+    env: dict[str, str] = field(default_factory=dict)  # settings overridden for this run
 
     @property
     def all_pids(self) -> list[int]:
@@ -238,7 +240,8 @@ class Target:
         return {"uri": url, "additional_headers": {"Cookie": cookie}, "origin": base}
 
     def describe(self) -> dict[str, Any]:
-        return {"mode": self.mode, "web_processes": len(self.bases), "asr_workers": self.asr_workers}
+        described = {"mode": self.mode, "web_processes": len(self.bases), "asr_workers": self.asr_workers}
+        return {**described, "env": self.env} if self.env else described
 
 
 BENCH_ENV = {"MAX_SESSIONS_PER_USER": "64", "MAX_ACTIVE_SESSIONS": "128"}
@@ -250,9 +253,10 @@ def embedded_target(workers: int = 2, **extra: str) -> Iterator[Target]:
     with tempfile.TemporaryDirectory(prefix="llb-bench-") as tmp:
         env = embedded_env(Path(tmp), NUM_WORKERS=str(workers), **BENCH_ENV, **extra)
         username, password = bootstrap_login(env)
-        with running_server(env) as base, login(base, username, password) as client:
+        with running_server(env) as base, closing(login(base, username, password)) as client:
             pid = pid_listening_on(int(base.rsplit(":", 1)[1]))
-            target = Target("embedded", [base], client, pids={"web": [pid]}, asr_workers=workers)
+            overrides = {k: v for k, v in extra.items() if k != "TTS_CACHE_BYTES"}
+            target = Target("embedded", [base], client, pids={"web": [pid]}, asr_workers=workers, env=overrides)
             warm_up(target)
             yield target
 
@@ -270,6 +274,9 @@ def add_target_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--server-pid", type=int, action="append", default=[], help="pid(s) for CPU/RSS with --url")
     parser.add_argument("--workers", type=int, default=2, help="embedded ASR workers (NUM_WORKERS)")
     parser.add_argument("--out", help="also append the JSON lines to this file (e.g. bench/results/x.jsonl)")
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="NAME=VALUE", help="a setting for the embedded server (tuning)"
+    )
 
 
 @contextmanager
@@ -280,7 +287,8 @@ def open_target(args: argparse.Namespace, **extra: str) -> Iterator[Target]:
         with remote_target(args.url, args.token, args.server_pid) as target:
             yield target
     else:
-        with embedded_target(args.workers, **extra) as target:
+        settings = dict(item.split("=", 1) for item in args.env)
+        with embedded_target(args.workers, **settings, **extra) as target:
             yield target
 
 
@@ -288,12 +296,12 @@ def warm_up(target: Target) -> None:
     """Load the models (lazily loaded on the first connection) before anything is timed."""
     clip = jfk_clip()
     sessions = [target.create_session() for _ in target.bases]
+
+    async def run() -> None:
+        await asyncio.gather(*(stream_clip(target.connect_args(s, i), clip, speed=4.0) for i, s in enumerate(sessions)))
+
     try:
-        asyncio.run(
-            asyncio.gather(
-                *(stream_clip(target.connect_args(s, i), clip, speed=4.0) for i, s in enumerate(sessions))
-            )
-        )
+        asyncio.run(run())
     finally:
         for session in sessions:
             target.end_session(session["id"])
@@ -475,30 +483,42 @@ def _align(hyp: list[str], ref: list[str]) -> dict[int, int]:
     return mapping
 
 
+def _align_final(words: list[RefWord], tokens: list[str], start: float, end: float) -> dict[int, int]:
+    """Align one final's words to the reference words heard between its `start` and `end` (with
+    0.5 s of slack): local, so a stream that repeats itself cannot pair the wrong repetition."""
+    lo = bisect.bisect_left([w.end for w in words], start - 0.5)
+    hi = bisect.bisect_right([w.start for w in words], end + 0.5)
+    local = _align(tokens, [w.word for w in words[lo:hi]])
+    return {i: lo + j for i, j in local.items()}
+
+
 def analyse(clip: Clip, result: StreamResult) -> ClientFigures:
     """Word emission latency, final delay and WER of one client's stream.
 
     Words shown = finals' words + the current utterance's committed + tentative words. When that
     count rises, the new positions are stamped with the arrival time. A final that shows fewer
-    words than were on screen retracts the extra positions. Positions of the joined finals are
-    aligned to the offline reference words (difflib), and a word's latency is its first
-    appearance minus the send time of the frame holding the reference word's end.
+    words than were on screen retracts the extra positions. Each final's words are aligned
+    (difflib) to the offline reference words of its time span, and a word's latency is its first
+    appearance minus the send time of the frame holding the reference word's end. Assumes a
+    fresh session (transcript times = clip times).
     """
     first_seen: list[float] = []
     finals: list[tuple[float, int, int]] = []
     final_texts: list[str] = []
+    mapping: dict[int, int] = {}
     done = 0
     for received, data in result.transcripts:
-        count = len(normalise(data["text"]).split())
+        tokens = normalise(data["text"]).split()
         if data["is_final"]:
-            del first_seen[done + count :]
-            finals.append((received, done, done + count))
+            del first_seen[done + len(tokens) :]
+            local = _align_final(clip.words, tokens, data["start"], data["end"])
+            mapping.update({done + i: j for i, j in local.items()})
+            finals.append((received, done, done + len(tokens)))
             final_texts.append(data["text"])
-            done += count
-        shown = done if data["is_final"] else done + count
+            done += len(tokens)
+        shown = done if data["is_final"] else done + len(tokens)
         first_seen.extend([received] * (shown - len(first_seen)))
     hyp = normalise(" ".join(final_texts)).split()
-    mapping = _align(hyp, [w.word for w in clip.words])
 
     def sent(position: int) -> float:
         end = clip.words[mapping[position]].end
@@ -534,6 +554,7 @@ class Level:
     results: list[StreamResult]
     wall_s: float
     cpu_s: float | None
+    cpu_by_role: dict[str, float]
     client_cpu_s: float
     rss_before: float | None
     rss_after: float | None
@@ -550,6 +571,7 @@ def run_level(target: Target, clip: Clip, clients: int, *, speed: float = 1.0, s
     load_before = load_avg()
     try:
         rss_before = rss_mb(pids) if pids else None
+        roles_before = {role: cpu_seconds(role_pids) for role, role_pids in target.pids.items()}
         cpu_before, own_before, wall_before = cpu_seconds(pids), own_cpu_seconds(), time.monotonic()
         sampler = Sampler(pids, sample_s)
 
@@ -568,6 +590,7 @@ def run_level(target: Target, clip: Clip, clients: int, *, speed: float = 1.0, s
         results = asyncio.run(run())
         wall = time.monotonic() - wall_before
         cpu = cpu_seconds(pids) - cpu_before if pids else None
+        by_role = {role: cpu_seconds(role_pids) - roles_before[role] for role, role_pids in target.pids.items()}
         own = own_cpu_seconds() - own_before
     finally:
         for session in sessions:
@@ -577,6 +600,7 @@ def run_level(target: Target, clip: Clip, clients: int, *, speed: float = 1.0, s
         results=results,
         wall_s=wall,
         cpu_s=cpu,
+        cpu_by_role={role: cpu for role, cpu in by_role.items() if target.pids[role]},
         client_cpu_s=own,
         rss_before=rss_before,
         rss_after=rss_mb(pids) if pids else None,
@@ -615,6 +639,7 @@ def level_record(bench: str, target: Target, clip: Clip, clients: int, level: Le
         "errors": errors,
         "cpu_per_audio_s": None if level.cpu_s is None else round(level.cpu_s / audio_s, 3),
         "server_cores_busy": None if level.cpu_s is None else round(level.cpu_s / level.wall_s, 2),
+        "cpu_per_audio_s_by_role": {role: round(cpu / audio_s, 3) for role, cpu in level.cpu_by_role.items()},
         "client_cpu_per_audio_s": round(level.client_cpu_s / audio_s, 3),
         "rss_before_mb": level.rss_before,
         "rss_peak_mb": peak,

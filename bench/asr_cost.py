@@ -1,0 +1,114 @@
+"""Where the recognition time goes: the cost of one ASR call and of VAD, in this process.
+
+One `AsrEngine.transcribe` call (the bundled tiny.en, int8, one thread, as a worker runs it) on
+windows of 1-12 s of speech from the long stream, for beam 5 (the default) and greedy decoding;
+and Silero VAD (`StreamingVad`) over 100 ms frames, per audio second. Medians of --repeat calls.
+
+    .venv/bin/python bench/asr_cost.py
+"""
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import SAMPLE_RATE, Emitter, load_avg, load_clip, log, machine_info  # noqa: E402
+
+WINDOWS_S = (1, 2, 4, 8, 12)
+
+
+def _median_time(fn: Callable[[], object], repeat: int) -> float:
+    fn()  # warm
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def _breakdown(engine: Any, audio: Any, beam: int, repeat: int) -> dict[str, float]:
+    """The parts of one call: log-mel features, the encoder (always 30 s: Whisper pads), and the
+    whole call without word timestamps (the difference to `call_s` is the alignment pass)."""
+    from faster_whisper.audio import pad_or_trim
+
+    model = engine.model
+    features = model.feature_extractor(audio)
+    padded = pad_or_trim(features)
+    no_words = _median_time(
+        lambda: list(
+            model.transcribe(
+                audio, language="en", beam_size=beam, temperature=0.0, word_timestamps=False,
+                condition_on_previous_text=False, vad_filter=False,
+            )[0]
+        ),
+        repeat,
+    )  # fmt: skip
+    return {
+        "features_s": round(_median_time(lambda: model.feature_extractor(audio), repeat), 3),
+        "encoder_s": round(_median_time(lambda: model.encode(padded), repeat), 3),
+        "call_without_word_timestamps_s": round(no_words, 3),
+    }
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--beams", type=int, nargs="+", default=[5, 1])
+    parser.add_argument("--out")
+    args = parser.parse_args(argv)
+    from streaming.asr_engine import AsrConfig, AsrEngine
+    from streaming.vad import StreamingVad
+
+    emit = Emitter(args.out)
+    emit({"bench": "machine", **machine_info()})
+    clip = load_clip("long")
+    speech = clip.audio[int(clip.words[0].start * SAMPLE_RATE) :]
+    records = []
+    for beam in args.beams:
+        engine = AsrEngine(AsrConfig(beam_size=beam))
+        for window in WINDOWS_S:
+            audio = speech[: window * SAMPLE_RATE]
+            log(f"asr_cost: beam {beam}, {window} s window")
+            seconds = _median_time(lambda a=audio, e=engine: e.transcribe(a, language="en", prompt=None), args.repeat)
+            parts = _breakdown(engine, audio, beam, args.repeat) if beam == args.beams[0] else {}
+            records.append(
+                emit(
+                    {
+                        "bench": "asr_cost",
+                        "beam_size": beam,
+                        "window_s": window,
+                        "call_s": round(seconds, 3),
+                        **parts,
+                        "load": load_avg(),
+                    }
+                )
+            )
+
+    def vad_pass() -> None:
+        vad = StreamingVad()
+        for start in range(0, len(clip.audio), SAMPLE_RATE // 10):
+            vad.feed(clip.audio[start : start + SAMPLE_RATE // 10])
+
+    seconds = _median_time(vad_pass, args.repeat)
+    records.append(
+        emit(
+            {
+                "bench": "vad_cost",
+                "audio_s": round(clip.duration, 1),
+                "cpu_s_per_audio_s": round(seconds / clip.duration, 4),
+                "load": load_avg(),
+            }
+        )
+    )
+    return records
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""`make bench`: a quick pass over every benchmark (about 13 minutes on 2 cores), JSON lines out.
+
+Runs, in order: stream latency (1 client, JFK), TTS latency (10 replies per engine), the
+concurrency sweep (1 2 4 8 16 clients, long stream), a 4-minute soak at 4x and the production
+topology (N = 1 and 2 ASR workers, 4 clients). Everything is also written to
+bench/results/run_all.jsonl; the last line checks the figures against the targets.
+The full versions are the individual scripts (see docs/benchmarks.md).
+
+    .venv/bin/python bench/run_all.py [--out FILE] [--skip production soak]
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import concurrency, production, soak, stream_latency, tts_latency  # noqa: E402
+from bench.common import RESULTS_DIR, Emitter, load_avg, log  # noqa: E402
+
+TARGETS = {
+    "word_latency_p50_1_client": 1.0,
+    "word_latency_p95_1_client": 2.0,
+    "final_delay_p50_1_client": 0.8,
+    "wer_above_offline_1_client": 0.03,
+    "piper_first_audio_p50": 0.3,
+    "soak_rss_growth_mb": 10.0,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default=str(RESULTS_DIR / "run_all.jsonl"))
+    parser.add_argument("--skip", nargs="*", default=[], help="stream tts concurrency soak production")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.unlink(missing_ok=True)
+    emit = Emitter(out)
+    started = time.monotonic()
+    out_args = ["--out", str(out)]
+    figures: dict[str, Any] = {}
+    if "stream" not in args.skip:
+        stream_latency.main(["--clip", "jfk", *out_args])
+    if "tts" not in args.skip:
+        piper = tts_latency.main(["--requests", "10", *out_args])[0]
+        figures["piper_first_audio_p50"] = piper["first_audio_p50"]
+    if "concurrency" not in args.skip:
+        sweep = concurrency.main(["--levels", "1", "2", "4", "8", "16", *out_args])
+        one = sweep[0]
+        figures["word_latency_p50_1_client"] = one["word_latency_p50"]
+        figures["word_latency_p95_1_client"] = one["word_latency_p95"]
+        figures["final_delay_p50_1_client"] = one["final_delay_p50"]
+        figures["wer_above_offline_1_client"] = round(one["wer"] - one["wer_offline"], 4)
+        figures["largest_clients_p95_within_2s"] = concurrency.largest_within(sweep, 2.0)
+    if "soak" not in args.skip:
+        soaked = soak.main(["--minutes", "4", *out_args])
+        figures["soak_rss_growth_mb"] = soaked["rss_growth_after_warm_up_mb"]
+    if "production" not in args.skip:
+        production.main(["--asr-workers", "1", "2", "--levels", "4", *out_args])
+    checks = {
+        name: figures[name] is not None and (abs(figures[name]) if name.startswith("soak") else figures[name]) <= limit
+        for name, limit in TARGETS.items()
+        if name in figures
+    }
+    emit(
+        {
+            "bench": "run_all.summary",
+            "minutes": round((time.monotonic() - started) / 60, 1),
+            "load_after": load_avg(),
+            "figures": figures,
+            "targets": TARGETS,
+            "met": checks,
+        }
+    )
+    log(f"done; JSON lines in {out}")
+
+
+if __name__ == "__main__":
+    main()
