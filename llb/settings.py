@@ -126,7 +126,7 @@ if REDIS_URL:
                 "prefix": env_str("CHANNEL_PREFIX", "llb"),
                 "capacity": 200,
                 # Worker channels queue requests from every session; one in flight per session.
-                "channel_capacity": {"asr": 2000, "tts": 2000},
+                "channel_capacity": {"asr": 2000, "asr-final": 2000, "tts": 2000},
                 "expiry": 60,
             },
         }
@@ -187,7 +187,7 @@ MAX_CHUNK_SIZE = env_int("MAX_CHUNK_SIZE", 1024 * 1024)  # bytes per WebSocket m
 SAMPLE_RATE = env_int("SAMPLE_RATE", 16000)
 MAX_BUFFER_SIZE = env_int("MAX_BUFFER_SIZE", 10 * 1024 * 1024)  # PCM16 bytes per session
 SESSION_TIMEOUT = env_int("SESSION_TIMEOUT", 3600)  # seconds of inactivity before expiry
-NUM_WORKERS = env_int("NUM_WORKERS", 2)  # embedded ASR workers (one model, one thread each)
+NUM_WORKERS = env_int("NUM_WORKERS", 2)  # embedded ASR decodes at once (one model, a replica + thread each)
 MAX_ACTIVE_SESSIONS = env_int("MAX_ACTIVE_SESSIONS", 64)
 MAX_SESSIONS_PER_USER = env_int("MAX_SESSIONS_PER_USER", 3)
 EXPIRY_SWEEP_INTERVAL = env_int("EXPIRY_SWEEP_INTERVAL", 60)
@@ -206,6 +206,12 @@ WHISPER_DEVICE = env_str("WHISPER_DEVICE", "auto")
 WHISPER_COMPUTE_TYPE = env_str("WHISPER_COMPUTE_TYPE", "auto")
 WHISPER_CPU_THREADS = env_int("WHISPER_CPU_THREADS", 1)
 WHISPER_BEAM_SIZE = env_int("WHISPER_BEAM_SIZE", 5)
+WHISPER_MIN_CONTEXT = env_float("WHISPER_MIN_CONTEXT", 15.0)  # seconds the encoder sees at least; 30 = no trim
+# When the service is short of CPU (a request queued, or its session is behind): cheaper decodes.
+WHISPER_BUSY_BEAM_SIZE = env_int("WHISPER_BUSY_BEAM_SIZE", 1)
+WHISPER_BUSY_MIN_CONTEXT = env_float("WHISPER_BUSY_MIN_CONTEXT", 10.0)
+ASR_BUSY_WAIT = env_float("ASR_BUSY_WAIT", 0.25)  # seconds a request may queue before decodes get cheaper
+ASR_FINAL_SLOTS = env_int("ASR_FINAL_SLOTS", 2)  # decodes each ASR worker keeps for finals (utterance ends)
 
 # --- Speech synthesis and replies -------------------------------------------------------------
 TTS_ENGLISH_ENGINE = env_str("TTS_ENGLISH_ENGINE", "piper")  # piper | espeak | coqui

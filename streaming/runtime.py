@@ -17,13 +17,13 @@ from . import heartbeat, services
 from .asr_engine import get_engine
 from .tts_engine import get_router
 from .views import session_group
-from .workers import asr_config, tts_config
+from .workers import WORKER_CHANNELS, asr_config, reserved_slots, tts_config
 
 log = logging.getLogger(__name__)
 _beating: set[str] = set()
 
 
-def _load_models(kinds: list[str]) -> dict[str, tuple[str, str]]:
+def _load_models(kinds: list[str], slots: int) -> dict[str, tuple[str, str]]:
     """Load each kind's model now, so the first student does not wait; returns (model, device).
 
     A model that fails to load is logged and the worker still serves: each request then
@@ -32,7 +32,7 @@ def _load_models(kinds: list[str]) -> dict[str, tuple[str, str]]:
     described = {}
     if "asr" in kinds:
         try:
-            described["asr"] = (settings.WHISPER_MODEL, get_engine(asr_config()).device)
+            described["asr"] = (settings.WHISPER_MODEL, get_engine(asr_config(slots)).device)
         except Exception:
             log.exception("could not load the ASR model %s", settings.WHISPER_MODEL)
             described["asr"] = (settings.WHISPER_MODEL, "failed")
@@ -62,15 +62,52 @@ async def _heartbeats(described: dict[str, tuple[str, str]]) -> None:
 
 
 class ServiceWorker(Worker):
-    """Channels' worker, plus models loaded at start and a heartbeat while it runs."""
+    """Channels' worker, plus models loaded at start, a heartbeat while it runs, and pull-based
+    flow: a message is taken from the channel layer only when one of `slots` is free.
+
+    Channels' own listener receives without waiting for the consumer, so a busy worker hoarded
+    requests that an idle one could have served. And two listeners on one in-memory channel
+    starve each other (channels 4.3 drops a queue once it is empty: all 123 requests of a measured
+    4-client run went to one of two embedded workers), so the embedded server runs one worker
+    with several slots. The consumer frees a slot through `scope["slot_done"]`.
+
+    `channels` name worker kinds (`asr`, `tts`) or channels; a kind listens on all its channels,
+    and a channel with `reserved_slots` (finals) has slots of its own besides the shared `slots`.
+    """
+
+    def __init__(self, application, channels: list[str], channel_layer, slots: int = 1) -> None:
+        expanded = [c for kind in channels for c in WORKER_CHANNELS.get(kind, (kind,))]
+        super().__init__(application, list(dict.fromkeys(expanded)), channel_layer)
+        self.slots = slots
 
     async def handle(self) -> None:
-        described = await asyncio.get_running_loop().run_in_executor(None, _load_models, self.channels)
+        described = await asyncio.get_running_loop().run_in_executor(None, _load_models, self.channels, self.slots)
         beats = asyncio.ensure_future(_heartbeats(described))
         try:
             await super().handle()
         finally:
             beats.cancel()
+
+    async def listener(self, channel: str) -> None:
+        slots = reserved_slots(channel) or self.slots
+        free = asyncio.Semaphore(slots)
+        scope = {"type": "channel", "channel": channel, "slots": slots, "shared_slots": self.slots}
+        scope["slot_done"] = free.release
+        while True:
+            await free.acquire()
+            message = await self.channel_layer.receive(channel)
+            if not message.get("type"):
+                log.warning("ignored a message without a type on %s", channel)
+                free.release()
+                continue
+            await self.get_or_create_application_instance(channel, scope).put(message)
+
+
+def embedded_workers(layer) -> list[ServiceWorker]:
+    """The workers of the embedded server: one ASR worker decoding `NUM_WORKERS` requests at
+    once (one model, a CTranslate2 replica per slot) and one TTS worker."""
+    app = get_default_application()
+    return [ServiceWorker(app, ["asr"], layer, slots=settings.NUM_WORKERS), ServiceWorker(app, ["tts"], layer)]
 
 
 async def expiry_sweep() -> None:
@@ -103,11 +140,7 @@ class EmbeddedRuntime:
         self.loop = loop
         self.tasks = [asyncio.ensure_future(expiry_sweep())]
         if settings.EMBEDDED_WORKERS:
-            layer = get_channel_layer()
-            app = get_default_application()
-            workers = [ServiceWorker(app, ["asr"], layer) for _ in range(settings.NUM_WORKERS)]
-            workers.append(ServiceWorker(app, ["tts"], layer))
-            self.tasks += [asyncio.ensure_future(w.arun()) for w in workers]
+            self.tasks += [asyncio.ensure_future(w.arun()) for w in embedded_workers(get_channel_layer())]
             log.info("embedded workers started: %d asr, 1 tts", settings.NUM_WORKERS)
 
     async def __call__(self, scope, receive, send):

@@ -1,7 +1,10 @@
 """Channel-layer worker consumers: `asr` (faster-whisper) and `tts` (Piper / eSpeak NG).
 
-Workers are stateless: any worker serves any session. Each consumer instance handles its
-messages one at a time and runs the model in its own thread, so the event loop stays free.
+Workers are stateless: any worker serves any session. A consumer handles as many messages at once
+as its channel has slots in its `ServiceWorker` (`scope["slots"]`), each model call in a thread of
+its own so the event loop stays free, and frees the slot when the message is done
+(`scope["slot_done"]`). `scope["shared_slots"]` is the worker's slot count outside reserved
+channels, which sizes the ASR engine.
 """
 
 import asyncio
@@ -21,17 +24,45 @@ from .tts_engine import TtsConfig, get_router
 
 log = logging.getLogger(__name__)
 
+ASR_CHANNEL = "asr"
+# Final decodes (the end of an utterance) have a channel of their own, with slots and model
+# replicas reserved in every ASR worker (ASR_FINAL_SLOTS): a student's final text does not queue
+# behind the partials of every other session.
+ASR_FINAL_CHANNEL = "asr-final"
+WORKER_CHANNELS = {"asr": (ASR_CHANNEL, ASR_FINAL_CHANNEL), "tts": ("tts",)}  # what each kind listens on
+ALL_WORKER_CHANNELS = tuple(channel for channels in WORKER_CHANNELS.values() for channel in channels)
 
-def asr_config() -> AsrConfig:
+
+def reserved_slots(channel: str) -> int | None:
+    """Slots a worker keeps for `channel` alone, besides its shared ones (None: it shares them)."""
+    return settings.ASR_FINAL_SLOTS if channel == ASR_FINAL_CHANNEL else None
+
+
+def asr_config(slots: int = 1) -> AsrConfig:
+    """The engine of an ASR worker with `slots` shared slots: a CTranslate2 replica per slot and
+    per final slot, so they all decode in parallel."""
     return AsrConfig(
         model=settings.WHISPER_MODEL,
         device=settings.WHISPER_DEVICE,
         compute_type=settings.WHISPER_COMPUTE_TYPE,
         cpu_threads=settings.WHISPER_CPU_THREADS,
         beam_size=settings.WHISPER_BEAM_SIZE,
-        # Embedded workers share one model: one CTranslate2 replica each, so they decode in parallel.
-        num_workers=settings.NUM_WORKERS if settings.EMBEDDED_WORKERS else 1,
+        min_context_s=settings.WHISPER_MIN_CONTEXT,
+        busy_beam_size=settings.WHISPER_BUSY_BEAM_SIZE,
+        busy_min_context_s=settings.WHISPER_BUSY_MIN_CONTEXT,
+        num_workers=slots + reserved_slots(ASR_FINAL_CHANNEL),
     )
+
+
+def is_busy(queued_s: float, behind: bool) -> bool:
+    """Whether to decode cheaply: the request queued `queued_s` before a slot took it, or its
+    session's round trips already exceed its shortest update interval (`behind`).
+
+    Either means the service is short of CPU. Greedy search and a 10 s context are what let
+    10 students share 2 cores (docs/benchmarks.md), while beam 5 and 15 s read short utterances
+    better when there is time for them (bench/short_utterances.py).
+    """
+    return behind or queued_s > settings.ASR_BUSY_WAIT
 
 
 def tts_config() -> TtsConfig:
@@ -46,26 +77,50 @@ def tts_config() -> TtsConfig:
 
 
 class _ModelWorker(AsyncConsumer):
-    """One thread per consumer instance: a model call never blocks the event loop."""
+    """Each message in a task of its own, up to the worker's slots; model calls in threads."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=type(self).__name__)
+        self.executor: ThreadPoolExecutor | None = None
+        self.running: set[asyncio.Task] = set()  # referenced until done: asyncio keeps only weak refs
+
+    @property
+    def slots(self) -> int:
+        return self.scope.get("slots", 1)
+
+    async def dispatch(self, message: dict) -> None:
+        task = asyncio.ensure_future(super().dispatch(message))
+        self.running.add(task)
+        task.add_done_callback(self._message_done)
+
+    def _message_done(self, task: asyncio.Task) -> None:
+        self.running.discard(task)
+        self.scope.get("slot_done", lambda: None)()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("worker message failed", exc_info=task.exception())
 
     async def in_thread(self, fn, *args):
+        if self.executor is None:
+            self.executor = ThreadPoolExecutor(max_workers=self.slots, thread_name_prefix=type(self).__name__)
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
 
 class AsrWorker(_ModelWorker):
     async def asr_transcribe(self, message: dict) -> None:
-        reply = {"type": "asr.result", "request_id": message["request_id"]}
+        if time.time() > message.get("deadline", float("inf")):
+            # Its session stopped waiting (and retried): decoding it would only delay the others.
+            log.info("dropped ASR request %s: past its deadline", message["request_id"])
+            return
+        busy = is_busy(time.time() - message.get("sent_at", time.time()), message.get("behind", False))
+        reply = {"type": "asr.result", "request_id": message["request_id"], "busy": busy}
         started = time.perf_counter()
         try:
-            engine = await self.in_thread(get_engine, asr_config())
+            engine = await self.in_thread(get_engine, asr_config(self.scope.get("shared_slots", self.slots)))
             audio = pcm16_to_float32(message["audio"])
             language = message.get("language") or "en"
+            prompt = message.get("prompt") or None
             segments = await self.in_thread(
-                lambda: engine.transcribe(audio, language=language, prompt=message.get("prompt") or None)
+                lambda: engine.transcribe(audio, language=language, prompt=prompt, busy=busy)
             )
             reply.update(segments=segments, compute_s=time.perf_counter() - started)
         except Exception as exc:  # the session must hear about any failure, never wait forever
