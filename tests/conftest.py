@@ -77,10 +77,10 @@ def token_for(user) -> str:
 @contextlib.asynccontextmanager
 async def in_process_workers(kinds=("asr", "tts")):
     """The ASR/TTS workers as tasks in this event loop, exactly as the embedded server runs them."""
-    from streaming.runtime import ServiceWorker
+    from streaming.runtime import embedded_workers
 
-    layer = get_channel_layer()
-    tasks = [asyncio.ensure_future(ServiceWorker(get_default_application(), [kind], layer).arun()) for kind in kinds]
+    workers = [w for w in embedded_workers(get_channel_layer()) if w.channels[0] in kinds]
+    tasks = [asyncio.ensure_future(w.arun()) for w in workers]
     try:
         yield
     finally:

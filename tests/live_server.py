@@ -32,7 +32,7 @@ def manage(env: dict, *args: str) -> str:
 def embedded_env(data_dir: Path, **extra: str) -> dict:
     """The `make run` environment: no DATABASE_URL / REDIS_URL, so SQLite and in-memory layer."""
     test_only = {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "SECRET_KEY", "CHANNEL_PREFIX"}
-    env = {k: v for k, v in os.environ.items() if k not in test_only}
+    env = {"MALLOC_ARENA_MAX": "2", **{k: v for k, v in os.environ.items() if k not in test_only}}
     return {**env, "DEBUG": "1", "LLB_DATA_DIR": str(data_dir), "DJANGO_SETTINGS_MODULE": "llb.settings", **extra}
 
 

@@ -16,7 +16,17 @@ from django.db import connection
 from streaming.audio import float32_to_pcm16
 from streaming.models import ConversationEntry, EntryRole, WorkerHeartbeat
 from tests.conftest import in_process_workers, make_session, open_socket, token_for
-from tests.speech import JFK_TEXT, frames, jfk_audio, normalise, offline_transcript, silence, wer
+from tests.speech import (
+    JFK_TEXT,
+    frames,
+    has_jfk_phrase,
+    jfk_audio,
+    normalise,
+    offline_transcript,
+    piper_speech,
+    silence,
+    wer,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 PACE_S = 0.025  # 100 ms frames at 4x real time: fast tests, still many decodes and seams
@@ -79,7 +89,7 @@ def check_jfk(messages: list[dict], session) -> None:
     text = " ".join(f["text"] for f in finals)
     baseline = wer(JFK_TEXT, offline_transcript())
     assert wer(JFK_TEXT, text) <= baseline + 0.05, (text, offline_transcript())
-    assert "ask not what your country can do for you" in normalise(text)
+    assert has_jfk_phrase(text), text
     assert_committed_never_revised(messages)
     assert_no_doubled_words(text)
     entries = list(ConversationEntry.objects.filter(session=session).order_by("sequence"))
@@ -223,17 +233,9 @@ async def test_silence_and_noise_produce_nothing(settings, user):
 
 
 async def test_piper_sentences_with_pauses_become_one_entry_each(settings, user):
-    from streaming.audio import Resampler
-    from streaming.tts_engine import TtsConfig, get_router
-
     await memory_layer(settings)
     sentences = ["The cat sat on the warm mat.", "Please open your math book.", "We will read a story today."]
-    router = get_router(TtsConfig())
-    parts = []
-    for sentence in sentences:
-        synthesis, _ = router.synthesize(sentence, "en")
-        speech = np.frombuffer(synthesis.pcm, dtype="<i2").astype(np.float32) / 32768
-        parts += [Resampler(synthesis.sample_rate).process(speech, last=True), silence(1.2)]
+    parts = [part for sentence in sentences for part in (piper_speech(sentence), silence(1.2))]
     session = await sync_to_async(make_session)(user)
     async with in_process_workers(("asr",)):
         communicator, _, _ = await open_socket(session.id, token=await sync_to_async(token_for)(user))
@@ -242,6 +244,8 @@ async def test_piper_sentences_with_pauses_become_one_entry_each(settings, user)
         await communicator.disconnect()
     finals = final_texts(messages)
     for expected, got in zip(sentences, finals, strict=True):
+        # One slip in six words at most: tiny.en hears this steady voice say "the cat sat on the
+        # warm at", with beam 5 and greedy alike, at every pace a streaming simulation tried.
         assert wer(expected, got) <= 0.2, (expected, got)
     entries = await sync_to_async(list)(ConversationEntry.objects.filter(session=session).order_by("sequence"))
     assert [e.text for e in entries] == finals

@@ -4,11 +4,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from faster_whisper import WhisperModel
 
 from streaming import asr_engine
 from streaming.asr_engine import (
     AsrConfig,
     AsrEngine,
+    encoder_frames,
     get_engine,
     resolve_compute_type,
     resolve_device,
@@ -113,3 +115,72 @@ def test_silence_yields_no_accepted_words(engine):
     segments = engine.transcribe(np.zeros(3 * SAMPLE_RATE, dtype=np.float32), language="en", prompt=None)
     accepts = SegmentFilter().accepts
     assert all(not s["words"] or not accepts(Segment.from_dict(s)) for s in segments)
+
+
+# --- the shortened encoder context ---------------------------------------------------------
+
+
+def _padded(content_frames: int) -> np.ndarray:
+    """Mel features as faster-whisper hands them to `encode`: content, then zeros to 30 s."""
+    features = np.zeros((80, 3000), dtype=np.float32)
+    features[:, :content_frames] = np.random.default_rng(0).uniform(-1, 1, (80, content_frames))
+    return features
+
+
+@pytest.mark.parametrize(
+    ("content", "min_frames", "expected"),
+    [
+        (0, 1000, 1000),  # silence: the minimum
+        (401, 1000, 1000),  # 4 s of audio: the minimum context
+        (1101, 1000, 1400),  # 11 s + 2 s margin, rounded up to 2 s
+        (1200, 1000, 1400),
+        (2900, 1000, 3000),  # never past Whisper's 30 s
+        (401, 3000, 3000),  # min 30 s: Whisper's full padding
+    ],
+)
+def test_encoder_frames_cover_the_audio_and_a_margin(content, min_frames, expected):
+    assert encoder_frames(_padded(content), min_frames) == expected
+    assert encoder_frames(_padded(content)[None], min_frames) == expected  # batched input
+
+
+def test_short_context_encodes_fewer_frames(engine, jfk, monkeypatch):
+    """A 4 s clip: 15 s of context by default, 10 s when busy, Whisper's 30 s on request."""
+    encoded = []
+    real_encode = WhisperModel.encode
+    monkeypatch.setattr(WhisperModel, "encode", lambda self, f: encoded.append(f.shape[-1]) or real_encode(self, f))
+    clip = jfk[: 4 * SAMPLE_RATE]
+    for busy in (False, True):
+        engine.transcribe(clip, language="en", prompt=None, busy=busy)
+    get_engine(AsrConfig(min_context_s=30)).transcribe(clip, language="en", prompt=None)
+    assert set(encoded) == {1500, 1000, 3000} and encoded[0] == 1500 and encoded[-1] == 3000
+
+
+def test_short_context_transcribes_like_the_full_window(engine, jfk):
+    """The default 15 s context reads JFK as well as Whisper's 30 s, with the same word times
+    (within 0.5 s)."""
+    full = get_engine(AsrConfig(min_context_s=30))
+    for clip in (jfk, jfk[: int(4.5 * SAMPLE_RATE)], jfk[int(3.5 * SAMPLE_RATE) : int(8 * SAMPLE_RATE)]):
+        short_words = [w for s in engine.transcribe(clip, language="en", prompt=None) for w in s["words"]]
+        full_words = [w for s in full.transcribe(clip, language="en", prompt=None) for w in s["words"]]
+        short_text = "".join(w["word"] for w in short_words)
+        full_text = "".join(w["word"] for w in full_words)
+        assert wer(full_text, short_text) <= 0.15, (full_text, short_text)
+        if len(short_words) == len(full_words):
+            assert all(abs(a["end"] - b["end"]) <= 0.5 for a, b in zip(short_words, full_words, strict=True))
+    whole = "".join(w["word"] for s in engine.transcribe(jfk, language="en", prompt=None) for w in s["words"])
+    assert wer(JFK_TEXT, whole) == 0
+
+
+def test_busy_decodes_still_read_jfk(engine, jfk):
+    """Workers short of CPU decode greedily at a 10 s context (`busy`); tiny.en still reads JFK."""
+    assert (engine.config.busy_beam_size, engine.config.busy_min_context_s) == (1, 10.0)
+    busy = "".join(s["text"] for s in engine.transcribe(jfk, language="en", prompt=None, busy=True))
+    assert wer(JFK_TEXT, busy) <= 0.05, busy
+
+
+def test_a_hallucination_loop_is_cut_by_the_token_budget(jfk):
+    """tiny.en loops on JFK's first 4 s at a 4 s context ("ask, ask, ask, ..." ~110 words, 1.6 s);
+    the token budget for 4 s of audio stops it."""
+    looping = get_engine(AsrConfig(min_context_s=4))
+    words = [w for s in looping.transcribe(jfk[: 4 * SAMPLE_RATE], language="en", prompt=None) for w in s["words"]]
+    assert 5 <= len(words) <= asr_engine.TOKENS_PER_S * 4 + 16

@@ -107,6 +107,40 @@ def test_is_final_ends_utterance_and_requests_final_decode():
     assert final.is_final and final.committed == "And so"
 
 
+def test_final_does_not_wait_for_a_partial_that_falls_short():
+    """Under load a partial can still be in flight when the utterance ends; it saw only part of
+    the speech, so the final decode goes at once and the partial's late answer is ignored."""
+    t = StreamTranscriber(TranscriberConfig())
+    clock = [0.0]
+    feed(t, np.concatenate([silence(0.5), jfk_audio()[: int(1.5 * RATE)]]), clock)
+    partial = t.next_request(clock[0])
+    assert partial is not None and not partial.is_final
+    feed(t, np.concatenate([jfk_audio()[int(1.5 * RATE) : int(2.6 * RATE)], silence(1.2)]), clock)
+    final = t.next_request(clock[0])
+    assert final is not None and final.is_final and final.window_end > partial.window_end
+    assert t.next_request(clock[0]) is None  # and nothing more while the final is in flight
+    assert t.on_result(partial.request_id, [seg([(0.2, 0.4, " And")])], clock[0]) is None
+    offset = final.window_start / RATE
+    words = [
+        (0.7 - offset, 0.9 - offset, " And"),
+        (0.9 - offset, 1.1 - offset, " so"),
+        (1.2 - offset, 1.6 - offset, " my"),
+    ]
+    done = t.on_result(final.request_id, [seg(words)], clock[0] + 0.3)
+    assert done.is_final and done.committed == "And so my" and not t.in_utterance
+
+
+def test_final_waits_for_a_partial_that_covers_the_speech():
+    """A partial sent during the closing silence may finish the utterance without a decode."""
+    t = StreamTranscriber(TranscriberConfig(vad=VadConfig(min_silence_s=1.2)))
+    clock = [0.0]
+    feed(t, np.concatenate([silence(0.5), jfk_audio()[: int(2.6 * RATE)], silence(0.5)]), clock)
+    partial = t.next_request(clock[0])
+    assert partial is not None and not partial.is_final
+    feed(t, silence(1.0), clock)
+    assert t.utterance.end is not None and t.next_request(clock[0]) is None
+
+
 def test_retry_and_abandon():
     t = StreamTranscriber(TranscriberConfig())
     clock = [0.0]

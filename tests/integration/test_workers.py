@@ -1,0 +1,149 @@
+"""Worker flow: a worker takes a message only when it has a free slot, its slots run at once,
+finals have a slot of their own, ASR requests past their deadline are dropped, and queued ones
+are decoded greedily. Through the real Redis and in-memory layers."""
+
+import asyncio
+import time
+
+import pytest
+from channels.layers import get_channel_layer
+from channels.routing import ChannelNameRouter, ProtocolTypeRouter
+
+from streaming.audio import float32_to_pcm16
+from streaming.runtime import ServiceWorker
+from streaming.workers import ASR_CHANNEL, ASR_FINAL_CHANNEL, _ModelWorker
+from tests.conftest import in_process_workers
+from tests.speech import jfk_audio
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+CHANNEL = "jobs"
+
+
+class Jobs:
+    """What the test consumer saw, and the gate that holds its jobs."""
+
+    started: list[int] = []
+    gate: asyncio.Event
+
+
+class HeldJob(_ModelWorker):
+    async def job_run(self, message: dict) -> None:
+        Jobs.started.append(message["n"])
+        await Jobs.gate.wait()
+
+
+@pytest.fixture
+def jobs():
+    Jobs.started = []
+    Jobs.gate = asyncio.Event()
+    return Jobs
+
+
+async def run_worker(slots: int, kind: str = CHANNEL) -> asyncio.Task:
+    routes = {channel: HeldJob.as_asgi() for channel in (CHANNEL, ASR_CHANNEL, ASR_FINAL_CHANNEL)}
+    worker = ServiceWorker(
+        ProtocolTypeRouter({"channel": ChannelNameRouter(routes)}), [kind], get_channel_layer(), slots
+    )
+    return asyncio.ensure_future(asyncio.gather(*(worker.listener(channel) for channel in worker.channels)))
+
+
+async def wait_for(condition, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+async def stop(task: asyncio.Task) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_busy_worker_leaves_the_next_message_to_others(layer, jobs):
+    """Channels' own listener would already have pulled message 2 into the busy worker's queue."""
+    channel_layer = get_channel_layer()
+    worker = await run_worker(slots=1)
+    try:
+        for n in (1, 2):
+            await channel_layer.send(CHANNEL, {"type": "job.run", "n": n})
+        await wait_for(lambda: jobs.started == [1])
+        await asyncio.sleep(0.2)
+        assert (await asyncio.wait_for(channel_layer.receive(CHANNEL), 5))["n"] == 2  # still there for another
+        await channel_layer.send(CHANNEL, {"type": "job.run", "n": 3})
+        jobs.gate.set()
+        await wait_for(lambda: jobs.started == [1, 3])
+    finally:
+        await stop(worker)
+
+
+async def test_slots_run_at_once_and_no_more(layer, jobs):
+    channel_layer = get_channel_layer()
+    worker = await run_worker(slots=2)
+    try:
+        for n in (1, 2, 3):
+            await channel_layer.send(CHANNEL, {"type": "job.run", "n": n})
+        await wait_for(lambda: sorted(jobs.started) == [1, 2])  # both held at the same time
+        await asyncio.sleep(0.2)
+        assert len(jobs.started) == 2
+        jobs.gate.set()
+        await wait_for(lambda: sorted(jobs.started) == [1, 2, 3])
+    finally:
+        await stop(worker)
+
+
+async def test_a_final_does_not_wait_behind_partials(layer, jobs):
+    """An `asr` worker also listens on `asr-final` with a slot of its own: with its only partial
+    slot held, a final is still taken at once, and the queued partial is not."""
+    channel_layer = get_channel_layer()
+    worker = await run_worker(slots=1, kind="asr")
+    try:
+        for n in (1, 2):
+            await channel_layer.send(ASR_CHANNEL, {"type": "job.run", "n": n})
+        await wait_for(lambda: jobs.started == [1])
+        await channel_layer.send(ASR_FINAL_CHANNEL, {"type": "job.run", "n": 3})
+        await wait_for(lambda: jobs.started == [1, 3])
+        await asyncio.sleep(0.2)
+        assert jobs.started == [1, 3]
+        jobs.gate.set()
+        await wait_for(lambda: sorted(jobs.started) == [1, 2, 3])
+    finally:
+        await stop(worker)
+
+
+async def test_asr_drops_requests_past_their_deadline(layer):
+    """A request whose session already stopped waiting is not decoded; a live one is."""
+    channel_layer = get_channel_layer()
+    reply_channel = await channel_layer.new_channel()
+    audio = float32_to_pcm16(jfk_audio()[: 3 * 16000])
+    request = {"type": "asr.transcribe", "reply_channel": reply_channel, "audio": audio, "language": "en", "prompt": ""}
+    async with in_process_workers(("asr",)):
+        await channel_layer.send("asr", {**request, "request_id": "stale", "deadline": time.time() - 1})
+        await channel_layer.send("asr", {**request, "request_id": "live", "deadline": time.time() + 30})
+        reply = await asyncio.wait_for(channel_layer.receive(reply_channel), 30)
+        assert reply["request_id"] == "live" and "error" not in reply
+        assert "fellow Americans" in "".join(s["text"] for s in reply["segments"])
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(channel_layer.receive(reply_channel), 1)
+
+
+async def test_asr_decodes_cheaply_when_requests_queue(layer, settings):
+    """A request that waited past ASR_BUSY_WAIT, or from a session that is behind, is decoded the
+    busy way (greedy, 10 s context): a service short of CPU trades a little accuracy for capacity;
+    a fresh request gets the full beam and context."""
+    settings.ASR_BUSY_WAIT = 0.25
+    channel_layer = get_channel_layer()
+    reply_channel = await channel_layer.new_channel()
+    audio = float32_to_pcm16(jfk_audio()[: 3 * 16000])
+    request = {"type": "asr.transcribe", "reply_channel": reply_channel, "audio": audio, "language": "en", "prompt": ""}
+    async with in_process_workers(("asr",)):
+        for request_id, queued, behind, busy in (
+            ("fresh", 0, False, False),
+            ("queued", 1, False, True),
+            ("behind", 0, True, True),
+        ):
+            sent_at = time.time() - queued
+            await channel_layer.send("asr", {**request, "request_id": request_id, "sent_at": sent_at, "behind": behind})
+            reply = await asyncio.wait_for(channel_layer.receive(reply_channel), 30)
+            assert reply["request_id"] == request_id and "error" not in reply
+            assert reply["busy"] is busy
+            assert "fellow Americans" in "".join(s["text"] for s in reply["segments"])
