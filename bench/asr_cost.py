@@ -1,7 +1,8 @@
 """Where the recognition time goes: the cost of one ASR call and of VAD, in this process.
 
 One `AsrEngine.transcribe` call (the bundled tiny.en, int8, one thread, as a worker runs it) on
-windows of 1-12 s of speech from the long stream, for beam 5 (the default) and greedy decoding;
+windows of 1-12 s of speech from the long stream, for encoder contexts of 10 s (the default
+`WHISPER_MIN_CONTEXT`) and 30 s (Whisper's padding), beam 5 (the default) and greedy decoding;
 and Silero VAD (`StreamingVad`) over 100 ms frames, per audio second. Medians of --repeat calls.
 
     .venv/bin/python bench/asr_cost.py
@@ -34,11 +35,14 @@ def _median_time(fn: Callable[[], object], repeat: int) -> float:
 
 
 def _breakdown(engine: Any, audio: Any, beam: int, repeat: int) -> dict[str, float]:
-    """The parts of one call: log-mel features, the encoder (always 30 s: Whisper pads), and the
-    whole call without word timestamps (the difference to `call_s` is the alignment pass)."""
+    """The parts of one call: log-mel features, the encoder (as long as the engine's context), and
+    the whole call without word timestamps (the difference to `call_s` is the alignment pass)."""
     from faster_whisper.audio import pad_or_trim
 
+    from streaming.asr_engine import context_frames
+
     model = engine.model
+    model.call.min_frames = context_frames(engine.config.min_context_s)  # as `engine.transcribe` sets it
     features = model.feature_extractor(audio)
     padded = pad_or_trim(features)
     no_words = _median_time(
@@ -61,6 +65,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--beams", type=int, nargs="+", default=[5, 1])
+    parser.add_argument("--contexts", type=float, nargs="+", default=[10, 30], help="WHISPER_MIN_CONTEXT values")
     parser.add_argument("--out")
     args = parser.parse_args(argv)
     from streaming.asr_engine import AsrConfig, AsrEngine
@@ -71,17 +76,18 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     clip = load_clip("long")
     speech = clip.audio[int(clip.words[0].start * SAMPLE_RATE) :]
     records = []
-    for beam in args.beams:
-        engine = AsrEngine(AsrConfig(beam_size=beam))
+    for context, beam in [(c, b) for c in args.contexts for b in args.beams]:
+        engine = AsrEngine(AsrConfig(beam_size=beam, min_context_s=context))
         for window in WINDOWS_S:
             audio = speech[: window * SAMPLE_RATE]
-            log(f"asr_cost: beam {beam}, {window} s window")
+            log(f"asr_cost: context {context} s, beam {beam}, {window} s window")
             seconds = _median_time(lambda a=audio, e=engine: e.transcribe(a, language="en", prompt=None), args.repeat)
             parts = _breakdown(engine, audio, beam, args.repeat) if beam == args.beams[0] else {}
             records.append(
                 emit(
                     {
                         "bench": "asr_cost",
+                        "min_context_s": context,
                         "beam_size": beam,
                         "window_s": window,
                         "call_s": round(seconds, 3),

@@ -352,10 +352,11 @@ class Clip:
 
 
 def offline_words(audio: np.ndarray, offset: float = 0.0) -> tuple[list[RefWord], str]:
-    """Word times and text of a whole-file decode with the service's engine and model."""
+    """Word times and text of a whole-file decode with the service's engine and model, as Whisper was
+    designed (30 s windows, not the service's shorter context)."""
     from streaming.asr_engine import AsrConfig, get_engine
 
-    segments = get_engine(AsrConfig()).transcribe(audio, language="en", prompt=None)
+    segments = get_engine(AsrConfig(min_context_s=30)).transcribe(audio, language="en", prompt=None)
     words = [
         RefWord(token, offset + w["start"], offset + w["end"])
         for segment in segments

@@ -20,7 +20,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import RESULTS_DIR, SAMPLE_RATE, Clip, RefWord, offline_words  # noqa: E402
-from tests.speech import JFK_TEXT, jfk_audio, silence  # noqa: E402
+from tests.speech import JFK_TEXT, jfk_audio, piper_speech, silence  # noqa: E402
 
 SENTENCES = (
     "Good morning everyone, and welcome back to our science lesson.",
@@ -55,15 +55,6 @@ CACHE_AUDIO = RESULTS_DIR / "long_stream.npy"
 CACHE_META = RESULTS_DIR / "long_stream.json"
 
 
-def _synthesize(text: str) -> np.ndarray:
-    from streaming.audio import Resampler, pcm16_to_float32
-    from streaming.tts_engine import TtsConfig, get_router
-
-    synthesis, _cached = get_router(TtsConfig(cache_bytes=0)).synthesize(text, "en")
-    resampler = Resampler(synthesis.sample_rate, SAMPLE_RATE)
-    return resampler.process(pcm16_to_float32(synthesis.pcm), last=True)
-
-
 def build() -> Clip:
     """Synthesize and assemble the stream; reference words per piece from offline decodes."""
     pieces: list[np.ndarray] = [silence(LEAD_S)]
@@ -72,7 +63,7 @@ def build() -> Clip:
     offline: list[str] = []
     position = LEAD_S
     for text, pause in PLAN:
-        audio = jfk_audio() if text == JFK else _synthesize(text)
+        audio = jfk_audio() if text == JFK else piper_speech(text)
         piece_words, piece_text = offline_words(audio, position)
         words += piece_words
         offline.append(piece_text)

@@ -3,8 +3,9 @@
     .venv/bin/python bench/plot.py bench/results/concurrency.jsonl bench/results/production.jsonl \
         bench/results/soak.jsonl                      # -> docs/img/*.png
 
-For each (bench, mode, ASR workers, clients) the last record in the files wins. The WhisperLive
-figures quoted in the issue (faster-whisper tiny.en int8, same 2 cores) are drawn for comparison.
+For each (bench, mode, ASR workers, clients) the last record in the files wins. Drawn for comparison:
+the WhisperLive figures quoted in issue 7 (faster-whisper tiny.en int8, same 2 cores) and this
+service before the encoder and worker changes (6ef45cf, docs/benchmarks.md "Before").
 """
 
 import argparse
@@ -24,6 +25,15 @@ IMG = ROOT / "docs" / "img"
 # clients -> (p50, p95, core-seconds per audio second); 1 client: the issue gives ranges.
 PEER = {1: (0.57, 2.15, 1.0), 2: (1.19, 2.56, 0.57), 4: (2.83, 6.09, 0.31)}
 PEER_RANGES = {1: ((0.50, 0.64), (1.0, 3.3))}
+# clients -> (word p50, word p95, core-seconds per audio second): embedded at 6ef45cf.
+BEFORE = {
+    1: (0.65, 1.00, 0.71),
+    2: (1.49, 2.28, 0.47),
+    4: (4.32, 6.29, 0.26),
+    8: (21.6, 37.4, 0.20),
+    10: (37.3, 65.8, 0.18),
+    16: (43.1, 59.3, 0.07),
+}
 
 
 def load(paths: list[str]) -> list[dict[str, Any]]:
@@ -40,7 +50,7 @@ def series(records: list[dict[str, Any]], bench: str) -> dict[str, list[dict[str
     latest: dict[tuple[str, int], dict[str, Any]] = {}
     for record in records:
         if record.get("bench") == bench:
-            label = f"{record['mode']}, {record['asr_workers']} ASR worker(s)"
+            label = f"{record['mode']}, NUM_WORKERS={record['asr_workers']}"
             if record["mode"] == "production":
                 label = f"production: 2 daphne + {record['asr_workers']} runworker asr"
             latest[(label, record["clients"])] = record
@@ -61,9 +71,12 @@ def plot_latency(groups: dict[str, list[dict[str, Any]]], path: Path) -> None:
     peer = sorted(PEER)
     left.plot(peer, [PEER[c][0] for c in peer], "k^:", label="WhisperLive p50 (issue)")
     left.plot(peer, [PEER[c][1] for c in peer], "kv:", label="WhisperLive p95 (issue; 1 client: 1.0-3.3)")
+    before = sorted(BEFORE)
+    left.plot(before, [BEFORE[c][0] for c in before], "x-", color="0.6", label="before (6ef45cf) p50")
+    left.plot(before, [BEFORE[c][1] for c in before], "x--", color="0.6", label="before (6ef45cf) p95")
     left.axhline(2.0, color="grey", lw=0.8)
     left.axhline(1.0, color="grey", lw=0.8, ls=":")
-    right.axhline(0.8, color="grey", lw=0.8)
+    right.axhline(1.0, color="grey", lw=0.8)
     for axis, title in ((left, "word emission latency"), (right, "final delay (end of speech -> final)")):
         axis.set_xlabel("concurrent clients (real-time pace)")
         axis.set_ylabel("seconds")
@@ -85,6 +98,8 @@ def plot_cpu(groups: dict[str, list[dict[str, Any]]], path: Path) -> None:
         right.plot(clients, [r["server_cores_busy"] for r in rows], "o-", label=label)
     peer = sorted(PEER)
     left.plot(peer, [PEER[c][2] for c in peer], "k^:", label="WhisperLive (issue)")
+    before = sorted(BEFORE)
+    left.plot(before, [BEFORE[c][2] for c in before], "x-", color="0.6", label="before (6ef45cf)")
     right.axhline(2.0, color="grey", lw=0.8)
     for axis, title, unit in (
         (left, "server CPU per audio second", "core-seconds / audio second"),
