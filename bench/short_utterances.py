@@ -5,7 +5,8 @@ The long stream hides what a shorter encoder context does to the hardest windows
 of speech cut at a breath. Six classroom sentences synthesized with the service's Piper voice and
 four JFK phrases, each with 0-0.3 s of silence before and 0.1-0.7 s after and light noise, are
 decoded whole by `AsrEngine` at each context; prints mean WER, the share of decodes with WER above
-0.2 and the seconds per call. Piper samples its voice, so sentences differ a little between runs.
+0.2 and the seconds per call. The voice is Piper's without its sampling noise
+(`tests.speech.piper_speech`), so every run decodes the same audio.
 
     .venv/bin/python bench/short_utterances.py --contexts 10 15 30
     .venv/bin/python bench/short_utterances.py --contexts 15 --busy   # and the busy decode
