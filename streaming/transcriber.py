@@ -156,16 +156,18 @@ class StreamTranscriber:
         """Final text from the last hypothesis when it already covered all the speech.
 
         The silence detector needs VAD_MIN_SILENCE to end an utterance; a decode made during that
-        silence saw every word, and when it agreed with the one before it (nothing tentative),
-        decoding again would only add its cost to the final delay.
+        silence saw every word. When it also covered the padding after the speech, it heard all
+        the final decode would; when it only reached the speech end, it is trusted where it
+        agreed with the one before it (nothing tentative). Decoding again would only add its
+        cost to the final delay.
         """
         u = self.utterance
         if u is None or u.end is None or self.pending is not None:
             return None
         if self.last_result_end < self._speech_end() or self.last_result_end <= u.start:
             return None
-        if self.stabilizer.tentative:
-            return None  # the last two hypotheses disagree somewhere: decode the whole utterance
+        if self.stabilizer.tentative and self.last_result_end < u.end:
+            return None  # cut at the speech end, and unsure: decode the whole utterance
         self.stabilizer.finalize()
         return self._finish(now)
 

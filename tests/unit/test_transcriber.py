@@ -93,6 +93,59 @@ def test_final_without_extra_decode_when_covered():
     assert not t.in_utterance
 
 
+FELLOW_AMERICANS = [
+    (0.7, 0.9, " And"),
+    (0.9, 1.1, " so"),
+    (1.2, 1.6, " my"),
+    (1.6, 2.0, " fellow"),
+    (2.0, 2.7, " Americans."),
+]
+
+
+def answer(t: StreamTranscriber, request, words: list[tuple[float, float, str]], clock: list[float]) -> None:
+    """Answer `request` with `words` (absolute times in the connection's audio)."""
+    offset = request.window_start / RATE
+    t.on_result(request.request_id, [seg([(a - offset, b - offset, w) for a, b, w in words])], clock[0])
+
+
+def end_after_two_partials(silence_before_second_s: float) -> tuple[StreamTranscriber, list[float], object]:
+    """ "And so my fellow" then "And so my fellow Americans." (the last word still tentative), the
+    second partial sent after `silence_before_second_s` of the closing pause; then the pause
+    ends the utterance. Returns the transcriber, its clock and the second partial."""
+    t = StreamTranscriber(TranscriberConfig())
+    clock = [0.0]
+    feed(t, np.concatenate([silence(0.5), jfk_audio()[: int(1.6 * RATE)]]), clock)
+    answer(t, t.next_request(clock[0]), FELLOW_AMERICANS[:4], clock)
+    # JFK pauses after "Americans," at 2.2 s.
+    feed(t, np.concatenate([jfk_audio()[int(1.6 * RATE) : int(2.2 * RATE)], silence(silence_before_second_s)]), clock)
+    second = t.next_request(clock[0])
+    answer(t, second, FELLOW_AMERICANS, clock)
+    assert t.stabilizer.tentative, "the two hypotheses differ at the end"
+    feed(t, silence(1.0), clock)
+    assert t.utterance.end is not None
+    return t, clock, second
+
+
+def test_final_without_decode_from_a_partial_that_heard_the_whole_pause_padding():
+    """A partial sent 0.35 s into the pause covered the speech and the padding after it: all the
+    final decode would hear, so its words are final even where they were still tentative."""
+    t, clock, second = end_after_two_partials(0.35)
+    assert second.window_end >= t.utterance.end
+    final = t.finish_without_decode(clock[0])
+    assert final is not None and final.is_final and final.committed == "And so my fellow Americans."
+    assert t.next_request(clock[0]) is None and not t.in_utterance
+
+
+def test_final_decode_when_the_last_partial_stopped_at_the_speech_end():
+    """A partial cut where the speech stops may have cut its last word: with words still
+    tentative, the whole utterance is decoded again."""
+    t, clock, second = end_after_two_partials(0.0)
+    assert second.window_end < t.utterance.end
+    assert t.finish_without_decode(clock[0]) is None
+    final = t.next_request(clock[0])
+    assert final is not None and final.is_final
+
+
 def test_is_final_ends_utterance_and_requests_final_decode():
     t = StreamTranscriber(TranscriberConfig())
     clock = [0.0]
