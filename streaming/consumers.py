@@ -3,12 +3,12 @@
 import asyncio
 import time
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from . import live_stats, metrics, protocol, selectors, services
 from .audio import Resampler
+from .db import database_sync_to_async
 from .errors import ServiceError
 from .models import StreamingSession
 from .rate_limit import ConnectionLimits

@@ -8,11 +8,11 @@ import asyncio
 import logging
 import time
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 
 from . import metrics, protocol, services
 from .audio import float32_to_pcm16, pcm16_to_float32
+from .db import database_sync_to_async
 from .responder import respond
 from .transcriber import TranscriberConfig, TranscriptUpdate
 from .vad import VadConfig

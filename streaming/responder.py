@@ -10,9 +10,9 @@ import logging
 from collections.abc import AsyncIterator
 
 import httpx
-from channels.db import database_sync_to_async
 from django.conf import settings
 
+from .db import database_sync_to_async
 from .models import ConversationEntry, EntryRole
 from .text_split import split_sentences
 

@@ -7,7 +7,6 @@ in embedded mode `EmbeddedRuntime` starts them inside the server's event loop.
 import asyncio
 import logging
 
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.routing import get_default_application
 from channels.worker import Worker
@@ -15,6 +14,7 @@ from django.conf import settings
 
 from . import heartbeat, services
 from .asr_engine import get_engine
+from .db import database_sync_to_async
 from .tts_engine import get_router
 from .views import session_group
 from .workers import WORKER_CHANNELS, asr_config, reserved_slots, tts_config

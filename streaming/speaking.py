@@ -7,10 +7,10 @@ A mixin of `AudioStreamConsumer`. Replies go out sentence by sentence, stop on b
 import asyncio
 import uuid
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 
 from . import metrics, protocol, services
+from .db import database_sync_to_async
 from .replies import Reply
 from .tts_engine import Synthesis, to_wav
 

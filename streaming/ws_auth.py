@@ -8,10 +8,10 @@ for clients that cannot set headers); a token is not ambient authority, so they 
 from urllib.parse import parse_qs
 
 from channels.auth import AuthMiddlewareStack
-from channels.db import database_sync_to_async
 from channels.security.websocket import OriginValidator
 from django.conf import settings
 
+from .db import database_sync_to_async
 from .http_api import bearer_token
 from .services import authenticate_token
 
