@@ -92,8 +92,9 @@ def _worker(env: dict, kind: str, log_dir: Path, index: int) -> Iterator[subproc
 
 
 @contextmanager
-def production_target(asr_workers: int, web: int = 2) -> Iterator[Target]:
-    """Scratch database + Redis prefix, `web` daphne processes and the workers; all removed after."""
+def production_target(asr_workers: int, web: int = 2, **extra: str) -> Iterator[Target]:
+    """Scratch database + Redis prefix, `web` daphne processes and the workers; all removed after.
+    `extra` settings go to every process."""
     _psql(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
     _psql(f"CREATE DATABASE {DATABASE}")
     _clear_redis()
@@ -107,7 +108,7 @@ def production_target(asr_workers: int, web: int = 2) -> Iterator[Target]:
                 DEBUG="0",
                 SECRET_KEY=secrets.token_urlsafe(40),
                 NUM_WORKERS=str(asr_workers),
-                **BENCH_ENV,
+                **{**BENCH_ENV, **extra},
             )
             username, password = bootstrap_login(env)
             asr = [stack.enter_context(_worker(env, "asr", Path(tmp), i)).pid for i in range(asr_workers)]
@@ -116,7 +117,7 @@ def production_target(asr_workers: int, web: int = 2) -> Iterator[Target]:
             http = stack.enter_context(closing(login(bases[0], username, password)))
             _wait_ready(bases[0], http, asr_workers)
             pids = {"web": [pid_listening_on(int(b.rsplit(":", 1)[1])) for b in bases], "asr": asr, "tts": tts}
-            target = Target("production", bases, http, pids=pids, asr_workers=asr_workers)
+            target = Target("production", bases, http, pids=pids, asr_workers=asr_workers, env=extra)
             warm_up(target)
             yield target
     finally:
@@ -130,14 +131,16 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--levels", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--clip", default="long")
     parser.add_argument("--out", help="also append the JSON lines to this file")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="a setting for every process")
     args = parser.parse_args(argv)
+    extra = dict(item.split("=", 1) for item in args.env)
     emit = Emitter(args.out)
     emit({"bench": "machine", **machine_info()})
     clip = load_clip(args.clip)
     records = []
     for workers in args.asr_workers:
         log(f"production: 2 daphne + {workers} asr + 1 tts worker")
-        with production_target(workers) as target:
+        with production_target(workers, **extra) as target:
             records += [measure(target, clip, clients, emit, bench="production") for clients in args.levels]
     return records
 
