@@ -471,6 +471,7 @@ class ClientFigures:
     words_unmatched: int
     lag_max: float
     errors: dict[str, int]
+    text: str  # the finals' text, for reading the errors behind the WER
 
 
 def _align(hyp: list[str], ref: list[str]) -> dict[int, int]:
@@ -539,6 +540,7 @@ def analyse(clip: Clip, result: StreamResult) -> ClientFigures:
         word_send_times=[sent(p) - result.started for p in timed],
         final_delays=delays,
         wer=wer(clip.reference, " ".join(final_texts)),
+        text=" ".join(final_texts),
         utterances=len(finals),
         words_shown=len(hyp),
         words_unmatched=len(hyp) - len(timed),

@@ -51,6 +51,7 @@ def measure(
                 "wer": round(figures.wer, 4),
                 "utterances": figures.utterances,
                 "errors": figures.errors,
+                "text": figures.text,
             }
         )
     return emit(level_record(bench, target, clip, clients, level, speed))
