@@ -1,7 +1,8 @@
 """`make bench`: a quick pass over every benchmark (about 13 minutes on 2 cores), JSON lines out.
 
 Runs, in order: stream latency (1 client, JFK), TTS latency (10 replies per engine), the cost of
-one ASR call, accuracy on short utterances at the default encoder context, the concurrency sweep
+one ASR call, accuracy on short utterances at the default encoder context, the streaming core's
+accuracy without a server (full and busy decodes), the concurrency sweep
 (1 2 4 8 10 16 clients, long stream), a 4-minute soak at 4x and the production topology (N = 1 and
 2 ASR workers, 4 clients). Everything is also written to
 bench/results/run_all.jsonl; the last line checks the figures against the targets.
@@ -26,6 +27,7 @@ from bench import (  # noqa: E402
     short_utterances,
     soak,
     stream_latency,
+    stream_sim,
     tts_latency,
 )
 from bench.common import RESULTS_DIR, Emitter, load_avg, log  # noqa: E402
@@ -62,6 +64,8 @@ def main(argv: list[str] | None = None) -> None:
     if "asr" not in args.skip:
         asr_cost.main(["--repeat", "2", "--contexts", "15", "--beams", "5", *out_args])
         short_utterances.main(["--contexts", "15", "--busy", *out_args])
+        stream_sim.main(out_args)
+        stream_sim.main(["--busy", *out_args])
     if "concurrency" not in args.skip:
         sweep = concurrency.main(["--levels", "1", "2", "4", "8", "10", "16", *out_args])
         one, ten = sweep[0], sweep[4]

@@ -1,0 +1,99 @@
+"""The streaming core's accuracy without a server: the long stream through `StreamTranscriber`
+with the real engine, in audio time, each request answered `--rtt` seconds after it went.
+
+Deterministic (the steady-voice stream, one decode at a time, no clocks), so a change to the
+stabilizer or the transcriber can be compared in ~20 s instead of a 10-client run. `--busy` decodes
+every request the cheap way the workers use under load. Prints WER against the reference and the
+words that differ.
+
+    .venv/bin/python bench/stream_sim.py                   # full decodes, answers after 0.3 s
+    .venv/bin/python bench/stream_sim.py --busy --rtt 0.4
+"""
+
+import argparse
+import difflib
+import sys
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402  (after bench: one OpenBLAS thread)
+
+from bench.common import FRAME_S, SAMPLE_RATE, Clip, Emitter, load_clip, machine_info  # noqa: E402
+from streaming.asr_engine import AsrConfig, AsrEngine  # noqa: E402
+from streaming.transcriber import StreamTranscriber, TranscriberConfig  # noqa: E402
+from tests.speech import normalise, silence, wer  # noqa: E402
+
+
+def stream(clip: Clip, engine: AsrEngine, *, busy: bool, rtt: float) -> list[str]:
+    """The finals' texts of one session that sends `clip` in 100 ms frames, then 2 s of silence."""
+    transcriber = StreamTranscriber(TranscriberConfig())
+    audio = np.concatenate([clip.audio, silence(2.0)])
+    step = int(FRAME_S * SAMPLE_RATE)
+    finals: list[str] = []
+    in_flight = None  # (request, answered at, segments)
+    now = 0.0
+    for start in range(0, len(audio), step):
+        now += FRAME_S
+        transcriber.feed(audio[start : start + step], now)
+        while True:
+            if in_flight is not None and in_flight[1] <= now:
+                request, _, segments = in_flight
+                in_flight = None
+                update = transcriber.on_result(request.request_id, segments, now)
+                if update is not None and update.is_final:
+                    finals.append(update.committed)
+            final = transcriber.finish_without_decode(now)
+            if final is not None:
+                finals.append(final.committed)
+            request = transcriber.next_request(now)
+            if request is None:
+                break
+            segments = engine.transcribe(
+                request.audio, language="en", prompt=request.prompt or None, busy=busy or request.behind
+            )
+            in_flight = (request, now + rtt, segments)
+            if rtt > 0:
+                break
+    return finals
+
+
+def differences(reference: str, text: str) -> list[str]:
+    """Each differing stretch as "reference → hypothesis", a word of context either side."""
+    ref, hyp = normalise(reference).split(), normalise(text).split()
+    opcodes = difflib.SequenceMatcher(a=ref, b=hyp, autojunk=False).get_opcodes()
+    return [
+        f"{' '.join(ref[max(0, i1 - 1) : i2 + 1])} → {' '.join(hyp[max(0, j1 - 1) : j2 + 1])}"
+        for tag, i1, i2, j1, j2 in opcodes
+        if tag != "equal"
+    ]
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--busy", action="store_true", help="greedy, 10 s context: the decode under load")
+    parser.add_argument("--rtt", type=float, default=0.3, help="seconds from a request to its answer")
+    parser.add_argument("--out", help="also append the JSON lines to this file")
+    args = parser.parse_args(argv)
+    emit = Emitter(args.out)
+    emit({"bench": "machine", **machine_info()})
+    clip = load_clip("long")
+    finals = stream(clip, AsrEngine(AsrConfig()), busy=args.busy, rtt=args.rtt)
+    text = " ".join(finals)
+    return emit(
+        {
+            "bench": "stream_sim",
+            "busy": args.busy,
+            "rtt_s": args.rtt,
+            "utterances": len(finals),
+            "wer": round(wer(clip.reference, text), 4),
+            "wer_offline": round(wer(clip.reference, clip.offline_text), 4),
+            "differences": differences(clip.reference, text),
+        }
+    )
+
+
+if __name__ == "__main__":
+    main()
