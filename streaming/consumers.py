@@ -106,7 +106,7 @@ class AudioStreamConsumer(RecognitionMixin, SpokenRepliesMixin, AsyncWebsocketCo
         for task in list(self.tasks):
             task.cancel()
         await self.channel_layer.group_discard(self.group, self.channel_name)
-        # Keep what was already committed of an utterance cut off by the disconnect.
+        # Keep the words already shown of an utterance cut off by the disconnect.
         update = self.transcriber.interrupted(time.monotonic())
         if update is not None:
             await self._persist_utterance(update)

@@ -134,8 +134,12 @@ class StreamTranscriber:
         self.vad.reset()
 
     def interrupted(self, now: float) -> TranscriptUpdate | None:
-        """The connection ended mid-utterance: what was committed, as a final update (or None)."""
-        if self.utterance is None or not self.stabilizer.committed:
+        """The connection ended mid-utterance: the words it showed (committed, and the latest
+        hypothesis: nothing follows to agree with it), as a final update (or None)."""
+        if self.utterance is None:
+            return None
+        self.stabilizer.finalize()
+        if not self.stabilizer.committed:
             return None
         update = self._final_update(self.stabilizer.committed[-1].end, now)
         self.reset()
@@ -250,7 +254,7 @@ class StreamTranscriber:
         if request.is_final:
             self.stabilizer.finalize(parsed)
             return self._finish(now)
-        update = self.stabilizer.update(parsed)
+        update = self.stabilizer.update(parsed, window_s=self._seconds(request.window_end - request.window_start))
         latencies = self._first_appearances(self.stabilizer.committed + update.tentative, now)
         self._trim_window()
         return TranscriptUpdate(

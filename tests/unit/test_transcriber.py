@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from streaming.stabilizer import words_text
 from streaming.transcriber import StreamTranscriber, TranscriberConfig
 from streaming.vad import VadConfig
 from tests.speech import jfk_audio, silence
@@ -207,18 +208,36 @@ def test_retry_and_abandon():
 
 
 def test_interrupted_keeps_committed_text():
-    t = StreamTranscriber(TranscriberConfig())
+    t = StreamTranscriber(TranscriberConfig(vad=VadConfig(min_silence_s=5.0)))  # JFK's pauses do not end it
     clock = [0.0]
-    feed(t, np.concatenate([silence(0.5), jfk_audio()[: int(2.0 * RATE)]]), clock)
+    feed(t, np.concatenate([silence(0.5), jfk_audio()[: int(2.6 * RATE)]]), clock)
     words = [(0.7, 0.9, " And"), (0.9, 1.1, " so")]
     for _ in range(2):  # two agreeing hypotheses commit the words
         request = t.next_request(clock[0]) or t.retry(clock[0])
         shifted = [(s - request.window_start / RATE, e - request.window_start / RATE, w) for s, e, w in words]
         t.on_result(request.request_id, [seg(shifted)], clock[0])
-        feed(t, jfk_audio()[int(2.0 * RATE) : int(2.6 * RATE)], clock)
+        feed(t, jfk_audio()[int(2.6 * RATE) : int(3.2 * RATE)], clock)
+    assert t.stabilizer.committed
     update = t.interrupted(clock[0])
     assert update.is_final and update.committed == "And so"
     assert not t.in_utterance
+
+
+def test_short_windows_show_words_but_never_commit_them():
+    """Whisper misreads the start of a short window, and two short windows can agree on the
+    misreading: under MIN_AGREEMENT_WINDOW_S nothing commits. A connection that ends then still
+    keeps the words it showed."""
+    t = StreamTranscriber(TranscriberConfig())
+    clock = [0.0]
+    feed(t, np.concatenate([silence(0.5), jfk_audio()[: int(1.0 * RATE)]]), clock)
+    for _ in range(2):
+        request = t.next_request(clock[0]) or t.retry(clock[0])
+        assert request.window_end - request.window_start < 2.0 * RATE
+        answer(t, request, FELLOW_AMERICANS[:2], clock)
+        feed(t, jfk_audio()[int(1.0 * RATE) : int(1.5 * RATE)], clock)
+    assert not t.stabilizer.committed and words_text(t.stabilizer.tentative) == "And so"
+    update = t.interrupted(clock[0])
+    assert update.is_final and update.committed == "And so"
 
 
 def test_long_speech_keeps_window_and_buffer_bounded():
