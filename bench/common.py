@@ -274,9 +274,16 @@ def add_target_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--server-pid", type=int, action="append", default=[], help="pid(s) for CPU/RSS with --url")
     parser.add_argument("--workers", type=int, default=2, help="embedded ASR workers (NUM_WORKERS)")
     parser.add_argument("--out", help="also append the JSON lines to this file (e.g. bench/results/x.jsonl)")
-    parser.add_argument(
-        "--env", action="append", default=[], metavar="NAME=VALUE", help="a setting for the embedded server (tuning)"
-    )
+    add_env_arg(parser, "a setting for the embedded server (tuning)")
+
+
+def add_env_arg(parser: argparse.ArgumentParser, help: str) -> None:
+    """`--env NAME=VALUE`, repeatable: settings to try; `env_settings` reads them back."""
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help=help)
+
+
+def env_settings(args: argparse.Namespace) -> dict[str, str]:
+    return dict(item.split("=", 1) for item in args.env)
 
 
 @contextmanager
@@ -287,8 +294,7 @@ def open_target(args: argparse.Namespace, **extra: str) -> Iterator[Target]:
         with remote_target(args.url, args.token, args.server_pid) as target:
             yield target
     else:
-        settings = dict(item.split("=", 1) for item in args.env)
-        with embedded_target(args.workers, **settings, **extra) as target:
+        with embedded_target(args.workers, **env_settings(args), **extra) as target:
             yield target
 
 

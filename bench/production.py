@@ -30,6 +30,8 @@ from bench.common import (  # noqa: E402
     ROOT,
     Emitter,
     Target,
+    add_env_arg,
+    env_settings,
     load_clip,
     log,
     machine_info,
@@ -131,9 +133,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--levels", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--clip", default="long")
     parser.add_argument("--out", help="also append the JSON lines to this file")
-    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="a setting for every process")
+    add_env_arg(parser, "a setting for every process")
     args = parser.parse_args(argv)
-    extra = dict(item.split("=", 1) for item in args.env)
+    extra = env_settings(args)
     emit = Emitter(args.out)
     emit({"bench": "machine", **machine_info()})
     clip = load_clip(args.clip)
