@@ -3,8 +3,8 @@ with the real engine, in audio time, each request answered `--rtt` seconds after
 
 Deterministic (the steady-voice stream, one decode at a time, no clocks), so a change to the
 stabilizer or the transcriber can be compared in ~20 s instead of a 10-client run. `--busy` decodes
-every request the cheap way the workers use under load. Prints WER against the reference and the
-words that differ.
+every request the cheap way the workers use under load. Prints WER against the reference, the
+words that differ, and the finals' delays in audio time (with how many needed a final decode).
 
     .venv/bin/python bench/stream_sim.py                   # full decodes, answers after 0.3 s
     .venv/bin/python bench/stream_sim.py --busy --rtt 0.4
@@ -21,18 +21,19 @@ if __package__ in (None, ""):
 
 import numpy as np  # noqa: E402  (after bench: one OpenBLAS thread)
 
-from bench.common import FRAME_S, SAMPLE_RATE, Clip, Emitter, load_clip, machine_info  # noqa: E402
+from bench.common import FRAME_S, SAMPLE_RATE, Clip, Emitter, load_clip, machine_info, stats  # noqa: E402
 from streaming.asr_engine import AsrConfig, AsrEngine  # noqa: E402
-from streaming.transcriber import StreamTranscriber, TranscriberConfig  # noqa: E402
+from streaming.transcriber import StreamTranscriber, TranscriberConfig, TranscriptUpdate  # noqa: E402
 from tests.speech import normalise, silence, wer  # noqa: E402
 
 
-def stream(clip: Clip, engine: AsrEngine, *, busy: bool, rtt: float) -> list[str]:
-    """The finals' texts of one session that sends `clip` in 100 ms frames, then 2 s of silence."""
+def stream(clip: Clip, engine: AsrEngine, *, busy: bool, rtt: float) -> list[tuple[TranscriptUpdate, bool]]:
+    """The finals of one session that sends `clip` in 100 ms frames, then 2 s of silence, each
+    with whether it took a final decode."""
     transcriber = StreamTranscriber(TranscriberConfig())
     audio = np.concatenate([clip.audio, silence(2.0)])
     step = int(FRAME_S * SAMPLE_RATE)
-    finals: list[str] = []
+    finals: list[tuple[TranscriptUpdate, bool]] = []
     in_flight = None  # (request, answered at, segments)
     now = 0.0
     for start in range(0, len(audio), step):
@@ -44,10 +45,10 @@ def stream(clip: Clip, engine: AsrEngine, *, busy: bool, rtt: float) -> list[str
                 in_flight = None
                 update = transcriber.on_result(request.request_id, segments, now)
                 if update is not None and update.is_final:
-                    finals.append(update.committed)
+                    finals.append((update, True))
             final = transcriber.finish_without_decode(now)
             if final is not None:
-                finals.append(final.committed)
+                finals.append((final, False))
             request = transcriber.next_request(now)
             if request is None:
                 break
@@ -81,13 +82,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     emit({"bench": "machine", **machine_info()})
     clip = load_clip("long")
     finals = stream(clip, AsrEngine(AsrConfig()), busy=args.busy, rtt=args.rtt)
-    text = " ".join(finals)
+    text = " ".join(update.committed for update, _ in finals)
+    delays = [update.final_delay for update, _ in finals if update.final_delay is not None]
     return emit(
         {
             "bench": "stream_sim",
             "busy": args.busy,
             "rtt_s": args.rtt,
             "utterances": len(finals),
+            "final_decodes": sum(decoded for _, decoded in finals),
+            **stats(delays, "final_delay"),
             "wer": round(wer(clip.reference, text), 4),
             "wer_offline": round(wer(clip.reference, clip.offline_text), 4),
             "differences": differences(clip.reference, text),
