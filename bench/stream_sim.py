@@ -13,6 +13,7 @@ words that differ, and the finals' delays in audio time (with how many needed a 
 import argparse
 import difflib
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +28,19 @@ from streaming.transcriber import StreamTranscriber, TranscriberConfig, Transcri
 from tests.speech import normalise, silence, wer  # noqa: E402
 
 
-def stream(clip: Clip, engine: AsrEngine, *, busy: bool, rtt: float) -> list[tuple[TranscriptUpdate, bool]]:
-    """The finals of one session that sends `clip` in 100 ms frames, then 2 s of silence, each
-    with whether it took a final decode."""
+@dataclass
+class SimRun:
+    finals: list[tuple[TranscriptUpdate, bool]] = field(default_factory=list)  # (final, decoded)
+    decodes: int = 0
+    word_latencies: list[float] = field(default_factory=list)  # audio time, first appearances
+
+
+def stream(clip: Clip, engine: AsrEngine, *, busy: bool, rtt: float) -> SimRun:
+    """One session that sends `clip` in 100 ms frames, then 2 s of silence."""
     transcriber = StreamTranscriber(TranscriberConfig())
     audio = np.concatenate([clip.audio, silence(2.0)])
     step = int(FRAME_S * SAMPLE_RATE)
-    finals: list[tuple[TranscriptUpdate, bool]] = []
+    run = SimRun()
     in_flight = None  # (request, answered at, segments)
     now = 0.0
     for start in range(0, len(audio), step):
@@ -45,10 +52,12 @@ def stream(clip: Clip, engine: AsrEngine, *, busy: bool, rtt: float) -> list[tup
                 in_flight = None
                 update = transcriber.on_result(request.request_id, segments, now)
                 if update is not None and update.is_final:
-                    finals.append((update, True))
+                    run.finals.append((update, True))
+                elif update is not None:
+                    run.word_latencies.extend(update.word_latencies)
             final = transcriber.finish_without_decode(now)
             if final is not None:
-                finals.append((final, False))
+                run.finals.append((final, False))
             request = transcriber.next_request(now)
             if request is None:
                 break
@@ -56,9 +65,10 @@ def stream(clip: Clip, engine: AsrEngine, *, busy: bool, rtt: float) -> list[tup
                 request.audio, language="en", prompt=request.prompt or None, busy=busy or request.behind
             )
             in_flight = (request, now + rtt, segments)
+            run.decodes += 1
             if rtt > 0:
                 break
-    return finals
+    return run
 
 
 def differences(reference: str, text: str) -> list[str]:
@@ -81,16 +91,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     emit = Emitter(args.out)
     emit({"bench": "machine", **machine_info()})
     clip = load_clip("long")
-    finals = stream(clip, AsrEngine(AsrConfig()), busy=args.busy, rtt=args.rtt)
-    text = " ".join(update.committed for update, _ in finals)
-    delays = [update.final_delay for update, _ in finals if update.final_delay is not None]
+    run = stream(clip, AsrEngine(AsrConfig()), busy=args.busy, rtt=args.rtt)
+    text = " ".join(update.committed for update, _ in run.finals)
+    delays = [update.final_delay for update, _ in run.finals if update.final_delay is not None]
     return emit(
         {
             "bench": "stream_sim",
             "busy": args.busy,
             "rtt_s": args.rtt,
-            "utterances": len(finals),
-            "final_decodes": sum(decoded for _, decoded in finals),
+            "utterances": len(run.finals),
+            "decodes": run.decodes,
+            "final_decodes": sum(decoded for _, decoded in run.finals),
+            **stats(run.word_latencies, "word_latency"),
             **stats(delays, "final_delay"),
             "wer": round(wer(clip.reference, text), 4),
             "wer_offline": round(wer(clip.reference, clip.offline_text), 4),

@@ -84,6 +84,7 @@ class StreamTranscriber:
         self.last_request_end = 0
         self.last_result_end = 0
         self.interval_s = config.min_interval_s
+        self._pad = int(config.vad.speech_pad_s * config.sample_rate)  # the VAD's padding after speech
         self.dropped_samples = 0
         self._waiting: list[SpeechStart | SpeechEnd] = []
         self._arrival_samples: list[int] = []  # buffer end after each feed ...
@@ -187,8 +188,7 @@ class StreamTranscriber:
             return None
         is_final = u.end is not None
         end = u.end if is_final else self.buffer.end_sample
-        new_audio = self._seconds(end - self.last_request_end)
-        if not is_final and (new_audio < self.interval_s or self._seconds(end - self.window_start) < MIN_WINDOW_S):
+        if not is_final and not self._partial_due(end):
             return None
         start = max(self.window_start, self.buffer.start_sample)
         self.pending = AsrRequest(
@@ -207,9 +207,24 @@ class StreamTranscriber:
         self.last_request_end = end
         return self.pending
 
+    def _partial_due(self, end: int) -> bool:
+        """A partial goes every update interval, and once a pause has lasted the VAD's padding
+        (one due earlier in the pause waits for that point): should the pause end the utterance,
+        this closing partial heard all the final decode would, so the final needs no decode
+        (`finish_without_decode`)."""
+        if self._seconds(end - self.window_start) < MIN_WINDOW_S:
+            return False
+        pause = self.vad.pause_start
+        closing = None if pause is None else pause + self._pad
+        if closing is not None and end < closing:
+            return False
+        if self._seconds(end - self.last_request_end) >= self.interval_s:
+            return True
+        return closing is not None and closing > self.last_request_end
+
     def _speech_end(self) -> int:
         """Where the ended utterance's speech stops: its end less the VAD's padding."""
-        return self.utterance.end - int(self.config.vad.speech_pad_s * self.config.sample_rate)
+        return self.utterance.end - self._pad
 
     def _behind(self) -> bool:
         """The server answers slower than the shortest update interval: the lag signal."""
@@ -217,11 +232,12 @@ class StreamTranscriber:
 
     def _final_skips_pending(self) -> bool:
         """Whether the final decode goes while a partial is in flight. The partial is waited for
-        only where it may finish the utterance without a decode: it reached the end of the speech,
-        and the server keeps up (when behind, 92% of those still needed the final decode at
-        10 students, after a wait that was half the final delay)."""
+        only where it may finish the utterance without a decode: it heard the whole final window
+        (a closing partial: it will), or it reached the end of the speech and the server keeps up
+        (when behind, 92% of those still needed the final decode at 10 students, after a wait
+        that was half the final delay)."""
         p, u = self.pending, self.utterance
-        if p.is_final or u.end is None:
+        if p.is_final or u.end is None or p.window_end >= u.end:
             return False
         return p.window_end < self._speech_end() or self._behind()
 

@@ -107,6 +107,11 @@ class StreamingVad:
         self._candidate_start: int | None = None  # speech heard, not yet long enough to count
         self._silence_start: int | None = None  # silence heard inside speech, not yet long enough
 
+    @property
+    def pause_start(self) -> int | None:
+        """Where a silence inside speech began while it is still too short to end the speech."""
+        return self._silence_start if self.in_speech else None
+
     def feed(self, samples: np.ndarray) -> list[VadEvent]:
         """Score every complete frame in one model call and return the events they cause.
 
