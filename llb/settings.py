@@ -193,6 +193,7 @@ MAX_SESSIONS_PER_USER = env_int("MAX_SESSIONS_PER_USER", 3)
 EXPIRY_SWEEP_INTERVAL = env_int("EXPIRY_SWEEP_INTERVAL", 60)
 
 MIN_UPDATE_INTERVAL = env_float("MIN_UPDATE_INTERVAL", 0.5)  # shortest update interval
+UPDATE_INTERVAL_ROUND_TRIPS = env_float("UPDATE_INTERVAL_ROUND_TRIPS", 2.0)  # update interval / ASR round trip
 MAX_WINDOW_DURATION = env_float("MAX_WINDOW_DURATION", 12.0)  # trim the window past this
 VAD_THRESHOLD = env_float("VAD_THRESHOLD", 0.5)
 VAD_MIN_SILENCE = env_float("VAD_MIN_SILENCE", 0.6)  # silence that ends an utterance

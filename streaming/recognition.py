@@ -27,6 +27,7 @@ def transcriber_config() -> TranscriberConfig:
         max_buffer_bytes=settings.MAX_BUFFER_SIZE,
         min_interval_s=settings.MIN_UPDATE_INTERVAL,
         max_interval_s=max(settings.CHUNK_DURATION, settings.MIN_UPDATE_INTERVAL),
+        interval_per_round_trip=settings.UPDATE_INTERVAL_ROUND_TRIPS,
         overlap_s=settings.OVERLAP_DURATION,
         max_window_s=settings.MAX_WINDOW_DURATION,
         vad=VadConfig(threshold=settings.VAD_THRESHOLD, min_silence_s=settings.VAD_MIN_SILENCE),

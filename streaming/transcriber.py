@@ -19,7 +19,7 @@ from .vad import SpeechEnd, SpeechStart, StreamingVad, VadConfig
 
 IDLE_KEEP_S = 1.0  # audio kept before speech is confirmed, so its start is not lost
 MIN_WINDOW_S = 0.3  # never decode less than this
-BEHIND_MARGIN_S = 0.1  # an update interval this far above the shortest: the server is behind
+BEHIND_MARGIN_S = 0.1  # a round trip this far above the shortest interval: the server is behind
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class TranscriberConfig:
     max_buffer_bytes: int = 10 * 1024 * 1024
     min_interval_s: float = 0.5  # update interval while the server keeps up
     max_interval_s: float = 2.0  # CHUNK_DURATION: the interval when it falls behind
+    interval_per_round_trip: float = 2.0  # between the two, the interval is this many round trips
     overlap_s: float = 0.5  # OVERLAP_DURATION: context kept before the commit point
     max_window_s: float = 12.0  # trim the window at a committed boundary past this
     force_split_s: float = 25.0  # Whisper sees 30 s: end an utterance that never pauses
@@ -84,6 +85,7 @@ class StreamTranscriber:
         self.last_request_end = 0
         self.last_result_end = 0
         self.interval_s = config.min_interval_s
+        self.round_trip_s = 0.0  # smoothed: request sent -> its answer
         self._pad = int(config.vad.speech_pad_s * config.sample_rate)  # the VAD's padding after speech
         self.dropped_samples = 0
         self._waiting: list[SpeechStart | SpeechEnd] = []
@@ -228,7 +230,7 @@ class StreamTranscriber:
 
     def _behind(self) -> bool:
         """The server answers slower than the shortest update interval: the lag signal."""
-        return self.interval_s > self.config.min_interval_s + BEHIND_MARGIN_S
+        return self.round_trip_s > self.config.min_interval_s + BEHIND_MARGIN_S
 
     def _final_skips_pending(self) -> bool:
         """Whether the final decode goes while a partial is in flight. The partial is waited for
@@ -373,9 +375,12 @@ class StreamTranscriber:
             self.buffer.trim_before(cut)
 
     def _adapt_interval(self, round_trip_s: float) -> None:
-        """Ask no more often than the server answers: the interval follows the round trip."""
-        target = min(self.config.max_interval_s, max(self.config.min_interval_s, round_trip_s))
-        self.interval_s = 0.5 * self.interval_s + 0.5 * target
+        """Ask once per `interval_per_round_trip` round trips: a loaded server is left idle time,
+        so its queue stays short for the closing partials and finals (docs/benchmarks.md,
+        "Update interval"); one student's round trip is short and the shortest interval holds."""
+        self.round_trip_s = 0.5 * self.round_trip_s + 0.5 * round_trip_s
+        target = self.config.interval_per_round_trip * self.round_trip_s
+        self.interval_s = min(self.config.max_interval_s, max(self.config.min_interval_s, target))
 
     def _seconds(self, samples: int) -> float:
         return samples / self.config.sample_rate

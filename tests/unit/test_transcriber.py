@@ -243,6 +243,33 @@ def test_final_waits_for_a_partial_that_covers_the_speech():
     assert t.utterance.end is not None and t.next_request(clock[0]) is None
 
 
+def test_the_update_interval_follows_the_round_trip():
+    """Partials go `interval_per_round_trip` smoothed round trips apart (within the shortest and
+    longest interval), so a loaded server keeps some idle time; a round trip longer than the
+    shortest interval is the lag signal that makes workers decode cheaply."""
+    t = StreamTranscriber(TranscriberConfig(interval_per_round_trip=1.5, vad=VadConfig(min_silence_s=5.0)))
+    clock = [0.0]
+    audio = np.concatenate([silence(0.5), jfk_audio()])
+
+    def run(seconds: float, round_trip: float) -> list:
+        requests = []
+        for _ in range(int(seconds * 10)):
+            start = int(clock[0] * RATE)
+            feed(t, audio[start : start + 1600], clock)
+            request = t.next_request(clock[0])
+            if request is not None:
+                requests.append(request)
+                t.on_result(request.request_id, [], request.sent_at + round_trip)
+        return requests
+
+    assert len(run(3.0, 0.2)) >= 5 and t.interval_s == 0.5  # the shortest interval holds
+    requests = run(3.0, 0.4)
+    assert abs(t.interval_s - 0.6) < 0.02 and not requests[-1].behind
+    requests = run(4.0, 0.8)
+    assert abs(t.interval_s - 1.2) < 0.05 and requests[-1].behind
+    assert len(requests) <= 5  # 0.5 s apart they would have been 8
+
+
 def test_retry_and_abandon():
     t = StreamTranscriber(TranscriberConfig())
     clock = [0.0]
