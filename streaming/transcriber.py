@@ -84,7 +84,6 @@ class StreamTranscriber:
         self.pending: AsrRequest | None = None
         self.last_request_end = 0
         self.last_result_end = 0
-        self.interval_s = config.min_interval_s
         self.round_trip_s = 0.0  # smoothed: request sent -> its answer
         self._pad = int(config.vad.speech_pad_s * config.sample_rate)  # the VAD's padding after speech
         self.dropped_samples = 0
@@ -288,6 +287,15 @@ class StreamTranscriber:
 
     # --- figures -----------------------------------------------------------------------------
 
+    @property
+    def interval_s(self) -> float:
+        """Seconds of new audio between partials: `interval_per_round_trip` round trips, so a
+        loaded server is left idle time and its queue stays short for the closing partials and
+        finals (docs/benchmarks.md, "Update interval"); one student's round trip is short and the
+        shortest interval holds."""
+        c = self.config
+        return min(c.max_interval_s, max(c.min_interval_s, c.interval_per_round_trip * self.round_trip_s))
+
     def lag_s(self) -> float:
         return self._seconds(self.buffer.end_sample - self.last_request_end) if self.utterance else 0.0
 
@@ -375,12 +383,7 @@ class StreamTranscriber:
             self.buffer.trim_before(cut)
 
     def _adapt_interval(self, round_trip_s: float) -> None:
-        """Ask once per `interval_per_round_trip` round trips: a loaded server is left idle time,
-        so its queue stays short for the closing partials and finals (docs/benchmarks.md,
-        "Update interval"); one student's round trip is short and the shortest interval holds."""
         self.round_trip_s = 0.5 * self.round_trip_s + 0.5 * round_trip_s
-        target = self.config.interval_per_round_trip * self.round_trip_s
-        self.interval_s = min(self.config.max_interval_s, max(self.config.min_interval_s, target))
 
     def _seconds(self, samples: int) -> float:
         return samples / self.config.sample_rate
