@@ -215,8 +215,7 @@ class StreamTranscriber:
         (`finish_without_decode`)."""
         if self._seconds(end - self.window_start) < MIN_WINDOW_S:
             return False
-        pause = self.vad.pause_start
-        closing = None if pause is None else pause + self._pad
+        closing = self.vad.pause_end
         if closing is not None and end < closing:
             return False
         if self._seconds(end - self.last_request_end) >= self.interval_s:

@@ -108,9 +108,12 @@ class StreamingVad:
         self._silence_start: int | None = None  # silence heard inside speech, not yet long enough
 
     @property
-    def pause_start(self) -> int | None:
-        """Where a silence inside speech began while it is still too short to end the speech."""
-        return self._silence_start if self.in_speech else None
+    def pause_end(self) -> int | None:
+        """Where the speech will end (`SpeechEnd.sample`) if the silence in progress inside it
+        lasts long enough to end it; None outside such a silence."""
+        if not self.in_speech or self._silence_start is None:
+            return None
+        return self._silence_start + self._pad
 
     def feed(self, samples: np.ndarray) -> list[VadEvent]:
         """Score every complete frame in one model call and return the events they cause.
@@ -179,8 +182,8 @@ class StreamingVad:
         """Leave speech where the silence began plus the pad, or at the end of the fed audio
         when no silence has begun (flush mid-speech)."""
         sample = self.samples_seen
-        if self._silence_start is not None:
-            sample = min(self._silence_start + self._pad, sample)
+        if self.pause_end is not None:
+            sample = min(self.pause_end, sample)
         self.in_speech = False
         self._silence_start = None
         self._last_end = sample
