@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402  (after bench: one OpenBLAS thread)
 
 from bench.common import FRAME_S, SAMPLE_RATE, Clip, Emitter, load_clip, machine_info, stats  # noqa: E402
 from streaming.asr_engine import AsrConfig, AsrEngine  # noqa: E402
-from streaming.transcriber import StreamTranscriber, TranscriberConfig, TranscriptUpdate  # noqa: E402
+from streaming.transcriber import AsrRequest, StreamTranscriber, TranscriberConfig, TranscriptUpdate  # noqa: E402
 from tests.speech import normalise, silence, wer  # noqa: E402
 
 
@@ -41,15 +41,14 @@ def stream(clip: Clip, engine: AsrEngine, *, busy: bool, rtt: float) -> SimRun:
     audio = np.concatenate([clip.audio, silence(2.0)])
     step = int(FRAME_S * SAMPLE_RATE)
     run = SimRun()
-    in_flight = None  # (request, answered at, segments)
+    in_flight: list[tuple[AsrRequest, float, list[dict]]] = []  # (request, answered at, segments)
     now = 0.0
     for start in range(0, len(audio), step):
         now += FRAME_S
         transcriber.feed(audio[start : start + step], now)
         while True:
-            if in_flight is not None and in_flight[1] <= now:
-                request, _, segments = in_flight
-                in_flight = None
+            while in_flight and in_flight[0][1] <= now:
+                request, _, segments = in_flight.pop(0)
                 update = transcriber.on_result(request.request_id, segments, now)
                 if update is not None and update.is_final:
                     run.finals.append((update, True))
@@ -64,10 +63,8 @@ def stream(clip: Clip, engine: AsrEngine, *, busy: bool, rtt: float) -> SimRun:
             segments = engine.transcribe(
                 request.audio, language="en", prompt=request.prompt or None, busy=busy or request.behind
             )
-            in_flight = (request, now + rtt, segments)
+            in_flight.append((request, now + rtt, segments))
             run.decodes += 1
-            if rtt > 0:
-                break
     return run
 
 

@@ -168,7 +168,7 @@ class AudioStreamConsumer(RecognitionMixin, SpokenRepliesMixin, AsyncWebsocketCo
         return {
             "bufferChunks": self.transcriber.buffer.chunks,
             "bufferSize": self.transcriber.buffer.size_bytes,
-            "pendingTranscriptions": int(self.transcriber.pending is not None),
+            "pendingTranscriptions": len(self.transcriber.in_flight),
             "pendingResponses": len(self.replies),
         }
 

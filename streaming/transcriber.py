@@ -3,7 +3,9 @@
 Pure and I/O-free: the consumer feeds audio and ASR results in (with the time, so latency can be
 measured without a clock here), and acts on what comes back: ASR requests to issue and transcript
 updates to show and persist. One request is in flight at a time; audio that arrives meanwhile
-joins the next request (natural backpressure).
+joins the next request (natural backpressure). The two exceptions are the ends of utterances (a
+closing partial, a final), which need not queue behind a partial that cannot end the utterance;
+answers are applied in the order their requests went, and each makes the older ones stale.
 """
 
 import bisect
@@ -81,7 +83,7 @@ class StreamTranscriber:
         self._request_ids = itertools.count(1)
         self.utterance: _Utterance | None = None
         self.window_start = 0
-        self.pending: AsrRequest | None = None
+        self.in_flight: list[AsrRequest] = []  # oldest first; see next_request
         self.last_request_end = 0
         self.last_result_end = 0
         self.round_trip_s = 0.0  # smoothed: request sent -> its answer
@@ -153,8 +155,13 @@ class StreamTranscriber:
         self.vad.reset()
         self.stabilizer.reset()
         self.utterance = None
-        self.pending = None
+        self.in_flight = []
         self._waiting = []
+
+    @property
+    def pending(self) -> AsrRequest | None:
+        """The newest request in flight: the one whose answer the session waits for."""
+        return self.in_flight[-1] if self.in_flight else None
 
     # --- requests ----------------------------------------------------------------------------
 
@@ -168,7 +175,7 @@ class StreamTranscriber:
         cost to the final delay.
         """
         u = self.utterance
-        if u is None or u.end is None or self.pending is not None:
+        if u is None or u.end is None or self.in_flight:
             return None
         if self.last_result_end < self._speech_end() or self.last_result_end <= u.start:
             return None
@@ -180,19 +187,23 @@ class StreamTranscriber:
     def next_request(self, now: float) -> AsrRequest | None:
         """The ASR request to send now, if any.
 
-        One is in flight at a time, but for one exception: the final decode of an ended utterance
-        need not wait for a partial still in flight (its late answer is then ignored), see
-        `_final_skips_pending`.
+        One is in flight at a time, but for the ends of utterances: the final decode need not
+        wait for a partial still in flight (`_final_skips_pending`), nor the closing partial for
+        one that stops short of the pause (`_closing_skips_pending`). The earlier partial's answer
+        still shows its words if it comes first; the decodes are the ones a wait would have made,
+        only sooner.
         """
         u = self.utterance
-        if u is None or (self.pending is not None and not self._final_skips_pending()):
+        if u is None:
             return None
         is_final = u.end is not None
+        if self.in_flight and not (self._final_skips_pending() if is_final else self._closing_skips_pending()):
+            return None
         end = u.end if is_final else self.buffer.end_sample
         if not is_final and not self._partial_due(end):
             return None
         start = max(self.window_start, self.buffer.start_sample)
-        self.pending = AsrRequest(
+        request = AsrRequest(
             request_id=str(next(self._request_ids)),
             audio=self.buffer.window(start)[: end - start],
             # Only committed words already trimmed out of the window: words still inside it would
@@ -205,8 +216,9 @@ class StreamTranscriber:
             sent_at=now,
             behind=self._behind(),
         )
+        self.in_flight.append(request)
         self.last_request_end = end
-        return self.pending
+        return request
 
     def _partial_due(self, end: int) -> bool:
         """A partial goes every update interval, and once a pause has lasted the VAD's padding
@@ -230,6 +242,17 @@ class StreamTranscriber:
         """The server answers slower than the shortest update interval: the lag signal."""
         return self.round_trip_s > self.config.min_interval_s + BEHIND_MARGIN_S
 
+    def _closing_skips_pending(self) -> bool:
+        """Whether the closing partial goes while a partial is in flight: that one was sent
+        before the pause began, so it cannot end the utterance, and waiting for its answer would
+        add up to a round trip to the final delay under load. Never more than two in flight."""
+        closing = self.vad.pause_end
+        return (
+            closing is not None
+            and len(self.in_flight) == 1
+            and self.pending.window_end < closing <= self.buffer.end_sample
+        )
+
     def _final_skips_pending(self) -> bool:
         """Whether the final decode goes while a partial is in flight. The partial is waited for
         only where it may finish the utterance without a decode: it heard the whole final window
@@ -237,33 +260,33 @@ class StreamTranscriber:
         (when behind, 92% of those still needed the final decode at 10 students, after a wait
         that was half the final delay)."""
         p, u = self.pending, self.utterance
-        if p.is_final or u.end is None or p.window_end >= u.end:
+        if p.is_final or p.window_end >= u.end:
             return False
         return p.window_end < self._speech_end() or self._behind()
 
     def retry(self, now: float) -> AsrRequest | None:
-        """The in-flight request again (after a time-out), under a new id so a late answer is ignored."""
-        if self.pending is None:
+        """The newest request again (after a time-out), under a new id so a late answer is ignored."""
+        if not self.in_flight:
             return None
-        self.pending = replace(self.pending, request_id=str(next(self._request_ids)), sent_at=now)
-        return self.pending
+        self.in_flight[-1] = replace(self.in_flight[-1], request_id=str(next(self._request_ids)), sent_at=now)
+        return self.in_flight[-1]
 
     def abandon(self) -> None:
         """The request failed for good: drop the utterance's undecoded audio, keep its committed text."""
-        if self.pending is not None and self.pending.is_final:
-            self.pending = None
+        pending, self.in_flight = self.pending, []
+        if pending is not None and pending.is_final:
             self.stabilizer.finalize()
             self._finish_state()
-        self.pending = None
 
     # --- results -----------------------------------------------------------------------------
 
     def on_result(self, request_id: str, segments: list[dict], now: float) -> TranscriptUpdate | None:
-        """Apply an ASR answer; stale answers (not the pending request) are ignored."""
-        request = self.pending
-        if request is None or request.request_id != request_id or self.utterance is None:
+        """Apply an ASR answer; stale answers (not in flight, or older than one applied) are ignored."""
+        index = next((i for i, r in enumerate(self.in_flight) if r.request_id == request_id), None)
+        if index is None or self.utterance is None:
             return None
-        self.pending = None
+        request = self.in_flight[index]
+        del self.in_flight[: index + 1]
         self.last_result_end = request.window_end
         self._adapt_interval(now - request.sent_at)
         parsed = [Segment.from_dict(s, offset=self._seconds(request.window_start)) for s in segments]

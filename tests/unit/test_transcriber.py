@@ -193,6 +193,46 @@ def test_no_partial_in_the_first_padding_of_a_pause():
     assert in_pause >= 2  # JFK pauses after "Americans" and after "your country"
 
 
+def test_the_closing_partial_does_not_wait_for_a_partial_sent_before_the_pause():
+    """Under load a partial sent just before a pause is still in flight when the pause has lasted
+    the padding. It cannot end the utterance, so the closing partial goes at once instead of a
+    round trip later; the earlier answer still shows its words, and a late one is ignored."""
+    t = StreamTranscriber(TranscriberConfig(min_interval_s=1.0, max_interval_s=1.0))
+    clock = [0.0]
+    feed(t, np.concatenate([silence(0.5), jfk_audio()[: int(2.2 * RATE)]]), clock)  # "... Americans," then a pause
+    before = t.next_request(clock[0])
+    assert before is not None and t.vad.pause_end is None
+    closing = None
+    for _ in range(8):  # 0.4 s of the pause, the earlier partial unanswered
+        feed(t, silence(0.05), clock, step=800)
+        closing = closing or t.next_request(clock[0])
+    assert closing is not None and not closing.is_final
+    assert closing.window_end >= t.vad.pause_end > before.window_end
+    assert [r.request_id for r in t.in_flight] == [before.request_id, closing.request_id]
+    assert t.next_request(clock[0]) is None  # never more than two in flight
+    shown = t.on_result(before.request_id, [seg(FELLOW_AMERICANS[:4])], clock[0])
+    assert shown is not None and shown.tentative == "And so my fellow"
+    answer(t, closing, FELLOW_AMERICANS, clock)
+    assert t.pending is None and t.on_result(before.request_id, [], clock[0]) is None
+    feed(t, silence(0.6), clock)  # the pause ends the utterance
+    final = t.finish_without_decode(clock[0])
+    assert final is not None and final.committed == "And so my fellow Americans."
+
+
+def test_a_newer_answer_makes_older_requests_stale():
+    """Should the closing partial be answered first (another worker took it), the earlier
+    partial's answer is older than what the session shows, and is ignored."""
+    t = StreamTranscriber(TranscriberConfig(min_interval_s=1.0, max_interval_s=1.0))
+    clock = [0.0]
+    feed(t, np.concatenate([silence(0.5), jfk_audio()[: int(2.2 * RATE)]]), clock)
+    before = t.next_request(clock[0])
+    feed(t, silence(0.4), clock, step=800)
+    closing = t.next_request(clock[0])
+    assert closing is not None and len(t.in_flight) == 2
+    answer(t, closing, FELLOW_AMERICANS, clock)
+    assert t.in_flight == [] and t.on_result(before.request_id, [seg(FELLOW_AMERICANS[:2])], clock[0]) is None
+
+
 def test_is_final_ends_utterance_and_requests_final_decode():
     t = StreamTranscriber(TranscriberConfig())
     clock = [0.0]
@@ -209,7 +249,8 @@ def test_is_final_ends_utterance_and_requests_final_decode():
 
 def test_final_does_not_wait_for_a_partial_that_falls_short():
     """Under load a partial can still be in flight when the utterance ends; it saw only part of
-    the speech, so the final decode goes at once and the partial's late answer is ignored."""
+    the speech, so the final decode goes at once. The partial's answer, coming first, still
+    shows its words; once the final is answered, a late one would be ignored."""
     t = StreamTranscriber(TranscriberConfig())
     clock = [0.0]
     feed(t, np.concatenate([silence(0.5), jfk_audio()[: int(1.5 * RATE)]]), clock)
@@ -219,7 +260,9 @@ def test_final_does_not_wait_for_a_partial_that_falls_short():
     final = t.next_request(clock[0])
     assert final is not None and final.is_final and final.window_end > partial.window_end
     assert t.next_request(clock[0]) is None  # and nothing more while the final is in flight
-    assert t.on_result(partial.request_id, [seg([(0.2, 0.4, " And")])], clock[0]) is None
+    shown = t.on_result(partial.request_id, [seg([(0.2, 0.4, " And")])], clock[0])
+    assert shown is not None and not shown.is_final and shown.tentative == "And"
+    assert t.finish_without_decode(clock[0]) is None and t.next_request(clock[0]) is None  # the final decides
     offset = final.window_start / RATE
     words = [
         (0.7 - offset, 0.9 - offset, " And"),
