@@ -5,6 +5,8 @@ process loads its model once, and `AsrEngine.transcribe` returns plain dicts tha
 msgpack round trip of the Redis channel layer.
 """
 
+import os
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +38,7 @@ class AsrConfig:
     busy_beam_size: int = 1  # `transcribe(busy=True)`: cheaper decodes when the service is short of CPU
     busy_min_context_s: float = 10.0
     num_workers: int = 1  # CTranslate2 replicas: how many transcribe() calls run in parallel
+    nice: int = 0  # niceness of the replicas' threads (Linux): decodes that may wait yield the cores
 
 
 def resolve_model_path(name: str) -> str:
@@ -106,12 +109,15 @@ class AsrEngine:
         self.model_name = config.model
         self.device = resolve_device(config.device)
         self.compute_type = resolve_compute_type(config.compute_type, self.device)
-        self.model = _ShortContextWhisper(
-            resolve_model_path(config.model),
-            device=self.device,
-            compute_type=self.compute_type,
-            cpu_threads=config.cpu_threads,
-            num_workers=config.num_workers,
+        self.model = _with_niceness(
+            config.nice,
+            lambda: _ShortContextWhisper(
+                resolve_model_path(config.model),
+                device=self.device,
+                compute_type=self.compute_type,
+                cpu_threads=config.cpu_threads,
+                num_workers=config.num_workers,
+            ),
         )
 
     @property
@@ -153,6 +159,33 @@ class AsrEngine:
             max_new_tokens=min(MAX_NEW_TOKENS, int(len(audio) / SAMPLE_RATE * TOKENS_PER_S) + 16),
         )
         return [_segment_dict(segment) for segment in segments]  # decoded here, in this thread
+
+
+def _with_niceness(nice: int, build):
+    """`build()` in a thread of its own that first lowers its priority by `nice`.
+
+    CTranslate2 starts its replicas' threads when the model is built, and on Linux a new thread
+    inherits its creator's niceness: so only this model's decodes run at that niceness, whichever
+    thread calls them. Raising niceness needs no privilege; the building thread then ends.
+    Elsewhere (niceness is per process there) the model is built as it is.
+    """
+    if nice <= 0 or sys.platform != "linux":
+        return build()
+    built: dict = {}
+
+    def run() -> None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+            built["model"] = build()
+        except BaseException as exc:  # re-raised in the caller
+            built["error"] = exc
+
+    thread = threading.Thread(target=run, name="asr-model-loader")
+    thread.start()
+    thread.join()
+    if "error" in built:
+        raise built["error"]
+    return built["model"]
 
 
 def _segment_dict(segment) -> dict:

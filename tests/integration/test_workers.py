@@ -11,7 +11,7 @@ from channels.routing import ChannelNameRouter, ProtocolTypeRouter
 
 from streaming.audio import float32_to_pcm16
 from streaming.runtime import ServiceWorker
-from streaming.workers import ASR_CHANNEL, ASR_FINAL_CHANNEL, _ModelWorker
+from streaming.workers import ASR_CHANNEL, ASR_FINAL_CHANNEL, _ModelWorker, asr_config
 from tests.conftest import in_process_workers
 from tests.speech import jfk_audio
 
@@ -108,6 +108,16 @@ async def test_a_final_does_not_wait_behind_partials(layer, jobs):
         await wait_for(lambda: sorted(jobs.started) == [1, 2, 3])
     finally:
         await stop(worker)
+
+
+async def test_partials_decode_on_a_model_of_their_own_at_lower_priority(settings):
+    """Finals and partials decode on two models, the partials' threads at ASR_PARTIAL_NICE
+    (tests/unit/test_asr_engine.py shows the threads carry it): a final gets a core first."""
+    settings.ASR_PARTIAL_NICE, settings.ASR_FINAL_SLOTS = 10, 2
+    partials, finals = asr_config(ASR_CHANNEL, 2), asr_config(ASR_FINAL_CHANNEL, 2)
+    assert (partials.nice, finals.nice) == (10, 0) and partials != finals
+    settings.ASR_PARTIAL_NICE = 0
+    assert asr_config(ASR_CHANNEL, 2).nice == 0
 
 
 async def test_asr_drops_requests_past_their_deadline(layer):

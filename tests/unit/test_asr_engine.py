@@ -82,6 +82,23 @@ def test_get_engine_loads_each_config_once(engine):
     assert get_engine(AsrConfig()) is engine
 
 
+def _thread_niceness() -> dict[int, int]:
+    """Every thread of this process and its niceness (field 19 of /proc/self/task/TID/stat)."""
+    tasks = Path("/proc/self/task")
+    return {int(t.name): int((t / "stat").read_text().rsplit(")", 1)[1].split()[16]) for t in tasks.iterdir()}
+
+
+def test_a_niced_engine_decodes_in_threads_of_that_niceness_and_leaves_the_rest_alone(jfk):
+    """Partials decode at ASR_PARTIAL_NICE so finals get the cores first: CTranslate2's replica
+    threads, started when the model is built, carry the niceness; no other thread does."""
+    before = _thread_niceness()
+    niced = AsrEngine(AsrConfig(num_workers=2, nice=7))
+    started = {tid: nice for tid, nice in _thread_niceness().items() if tid not in before}
+    assert len(started) >= 2 and set(started.values()) == {7}  # a thread per replica, at least
+    assert all(_thread_niceness().get(tid, nice) == nice for tid, nice in before.items())
+    assert wer(JFK_TEXT, " ".join(s["text"] for s in niced.transcribe(jfk, language="en", prompt=None))) < 0.1
+
+
 def test_english_only_model_supports_only_english(engine):
     assert engine.supports_language("en")
     assert not engine.supports_language("zh")
