@@ -1,10 +1,10 @@
 """`make bench`: a quick pass over every benchmark (about 13 minutes on 2 cores), JSON lines out.
 
 Runs, in order: stream latency (1 client, JFK), TTS latency (10 replies per engine), the cost of
-one ASR call, accuracy on short utterances at the default encoder context, the streaming core's
-accuracy without a server (full and busy decodes), the concurrency sweep
-(1 2 4 8 10 16 clients, long stream), a 4-minute soak at 4x and the production topology (N = 1 and
-2 ASR workers, 4 clients). Everything is also written to
+one ASR call, a final decode beside niced partials, accuracy on short utterances at the default
+encoder context, the streaming core's accuracy without a server (full and busy decodes), the
+concurrency sweep (1 2 4 8 10 16 clients, long stream), a 4-minute soak at 4x and the production
+topology (N = 1 and 2 ASR workers, 4 clients). Everything is also written to
 bench/results/run_all.jsonl; the last line checks the figures against the targets.
 The full versions are the individual scripts (see docs/benchmarks.md).
 
@@ -22,6 +22,7 @@ if __package__ in (None, ""):
 
 from bench import (  # noqa: E402
     asr_cost,
+    asr_priority,
     concurrency,
     production,
     short_utterances,
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> None:
         figures["piper_first_audio_p50"] = piper["first_audio_p50"]
     if "asr" not in args.skip:
         asr_cost.main(["--repeat", "2", "--contexts", "15", "--beams", "5", *out_args])
+        asr_priority.main(out_args)
         short_utterances.main(["--contexts", "15", "--busy", *out_args])
         stream_sim.main(out_args)
         stream_sim.main(["--busy", *out_args])
