@@ -5,7 +5,7 @@ at `ASR_PARTIAL_NICE` (streaming/asr_engine.py). Here, in one process as in a wo
 replica alone, then beside `--partial-threads` threads decoding back to back on a partial model
 built at each `--nices` value; a 6 s JFK window, busy decodes (greedy, 10 s) as under load.
 
-    .venv/bin/python bench/asr_priority.py                  # niceness 0 and 10, 2 partial threads
+    .venv/bin/python bench/asr_priority.py                  # niceness 0, 5 and 10, 2 partial threads
     .venv/bin/python bench/asr_priority.py --nices 0 5 10 19
 """
 
@@ -58,7 +58,7 @@ def beside_partials(final, partial, audio, threads: int, finals: int) -> tuple[l
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--nices", type=int, nargs="+", default=[0, 10])
+    parser.add_argument("--nices", type=int, nargs="+", default=[0, 5, 10])
     parser.add_argument("--partial-threads", type=int, default=2, help="partial decodes at once (slots)")
     parser.add_argument("--finals", type=int, default=10, help="final decodes timed per niceness")
     parser.add_argument("--out")

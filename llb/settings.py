@@ -213,7 +213,7 @@ WHISPER_BUSY_BEAM_SIZE = env_int("WHISPER_BUSY_BEAM_SIZE", 1)
 WHISPER_BUSY_MIN_CONTEXT = env_float("WHISPER_BUSY_MIN_CONTEXT", 10.0)
 ASR_BUSY_WAIT = env_float("ASR_BUSY_WAIT", 0.25)  # seconds a request may queue before decodes get cheaper
 ASR_FINAL_SLOTS = env_int("ASR_FINAL_SLOTS", 2)  # decodes each ASR worker keeps for finals (utterance ends)
-ASR_PARTIAL_NICE = env_int("ASR_PARTIAL_NICE", 10)  # niceness of partial decodes: finals get the cores first
+ASR_PARTIAL_NICE = env_int("ASR_PARTIAL_NICE", 5)  # niceness of partial decodes: finals get the cores first
 
 # --- Speech synthesis and replies -------------------------------------------------------------
 TTS_ENGLISH_ENGINE = env_str("TTS_ENGLISH_ENGINE", "piper")  # piper | espeak | coqui

@@ -165,9 +165,9 @@ def _with_niceness(nice: int, build):
     """`build()` in a thread of its own that first lowers its priority by `nice`.
 
     CTranslate2 starts its replicas' threads when the model is built, and on Linux a new thread
-    inherits its creator's niceness: so only this model's decodes run at that niceness, whichever
-    thread calls them. Raising niceness needs no privilege; the building thread then ends.
-    Elsewhere (niceness is per process there) the model is built as it is.
+    inherits its creator's niceness: so only this model's decodes run `nice` steps below the rest
+    of the process, whichever thread calls them. Raising niceness needs no privilege; the
+    building thread then ends. Elsewhere (niceness is per process there) the model is built as it is.
     """
     if nice <= 0 or sys.platform != "linux":
         return build()
@@ -175,7 +175,7 @@ def _with_niceness(nice: int, build):
 
     def run() -> None:
         try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+            os.nice(nice)  # on Linux, this thread's niceness only
             built["model"] = build()
         except BaseException as exc:  # re-raised in the caller
             built["error"] = exc

@@ -17,7 +17,7 @@ from .asr_engine import get_engine
 from .db import database_sync_to_async
 from .tts_engine import get_router
 from .views import session_group
-from .workers import WORKER_CHANNELS, asr_config, channel_slots, tts_config
+from .workers import WORKER_CHANNELS, asr_config, reserved_slots, tts_config
 
 log = logging.getLogger(__name__)
 _beating: set[str] = set()
@@ -33,7 +33,7 @@ def _load_models(kinds: list[str], slots: int) -> dict[str, tuple[str, str]]:
     asr_channels = [c for c in kinds if c in WORKER_CHANNELS["asr"]]
     if asr_channels:
         try:
-            engines = [get_engine(asr_config(c, channel_slots(c, slots))) for c in asr_channels]
+            engines = [get_engine(asr_config(channel, slots)) for channel in asr_channels]
             described["asr"] = (settings.WHISPER_MODEL, engines[0].device)
         except Exception:
             log.exception("could not load the ASR model %s", settings.WHISPER_MODEL)
@@ -91,9 +91,9 @@ class ServiceWorker(Worker):
             beats.cancel()
 
     async def listener(self, channel: str) -> None:
-        slots = channel_slots(channel, self.slots)
+        slots = reserved_slots(channel) or self.slots
         free = asyncio.Semaphore(slots)
-        scope = {"type": "channel", "channel": channel, "slots": slots}
+        scope = {"type": "channel", "channel": channel, "slots": slots, "shared_slots": self.slots}
         scope["slot_done"] = free.release
         while True:
             await free.acquire()

@@ -3,7 +3,8 @@
 Workers are stateless: any worker serves any session. A consumer handles as many messages at once
 as its channel has slots in its `ServiceWorker` (`scope["slots"]`), each model call in a thread of
 its own so the event loop stays free, and frees the slot when the message is done
-(`scope["slot_done"]`).
+(`scope["slot_done"]`). `scope["shared_slots"]` is the worker's slot count outside reserved
+channels, which sizes the ASR engines.
 """
 
 import asyncio
@@ -37,16 +38,22 @@ def reserved_slots(channel: str) -> int | None:
     return settings.ASR_FINAL_SLOTS if channel == ASR_FINAL_CHANNEL else None
 
 
-def channel_slots(channel: str, shared: int) -> int:
-    """Decodes at once on `channel` in a worker with `shared` slots."""
-    return reserved_slots(channel) or shared
+def asr_config(channel: str = ASR_CHANNEL, shared_slots: int = 1) -> AsrConfig:
+    """The engine that decodes `channel`'s requests in a worker with `shared_slots` partial slots,
+    a CTranslate2 replica per slot so they all decode in parallel.
 
-
-def asr_config(channel: str = ASR_CHANNEL, slots: int = 1) -> AsrConfig:
-    """The engine that decodes `channel`'s requests: a CTranslate2 replica per slot, so they all
-    decode in parallel. Partials run at ASR_PARTIAL_NICE: when a final needs a core, the kernel
-    gives it one at once instead of sharing it with the partials of every other session (at full
-    load on 2 cores a final decode took 1.9x its time alone, 1.2x with niceness 10)."""
+    With ASR_PARTIAL_NICE the partials decode on a model of their own whose threads are niced:
+    when a final needs a core, the kernel gives it one at once instead of sharing it with every
+    other session's partials (bench/asr_priority.py: a final beside two partial decodes took
+    1.6-1.9x its time alone, 0.9-1.2x at niceness 10). Without it, one model serves every slot.
+    """
+    finals = settings.ASR_FINAL_SLOTS
+    if settings.ASR_PARTIAL_NICE <= 0:
+        workers, nice = shared_slots + finals, 0
+    elif channel == ASR_FINAL_CHANNEL:
+        workers, nice = finals, 0
+    else:
+        workers, nice = shared_slots, settings.ASR_PARTIAL_NICE
     return AsrConfig(
         model=settings.WHISPER_MODEL,
         device=settings.WHISPER_DEVICE,
@@ -56,8 +63,8 @@ def asr_config(channel: str = ASR_CHANNEL, slots: int = 1) -> AsrConfig:
         min_context_s=settings.WHISPER_MIN_CONTEXT,
         busy_beam_size=settings.WHISPER_BUSY_BEAM_SIZE,
         busy_min_context_s=settings.WHISPER_BUSY_MIN_CONTEXT,
-        num_workers=slots,
-        nice=0 if channel == ASR_FINAL_CHANNEL else settings.ASR_PARTIAL_NICE,
+        num_workers=workers,
+        nice=nice,
     )
 
 
@@ -122,7 +129,7 @@ class AsrWorker(_ModelWorker):
         reply = {"type": "asr.result", "request_id": message["request_id"], "busy": busy}
         started = time.perf_counter()
         try:
-            engine = await self.in_thread(get_engine, asr_config(self.scope["channel"], self.slots))
+            engine = await self.in_thread(get_engine, asr_config(self.scope["channel"], self.scope["shared_slots"]))
             audio = pcm16_to_float32(message["audio"])
             language = message.get("language") or "en"
             prompt = message.get("prompt") or None

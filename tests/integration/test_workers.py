@@ -112,12 +112,14 @@ async def test_a_final_does_not_wait_behind_partials(layer, jobs):
 
 async def test_partials_decode_on_a_model_of_their_own_at_lower_priority(settings):
     """Finals and partials decode on two models, the partials' threads at ASR_PARTIAL_NICE
-    (tests/unit/test_asr_engine.py shows the threads carry it): a final gets a core first."""
+    (tests/unit/test_asr_engine.py shows the threads carry it): a final gets a core first.
+    Without niceness one model has a replica for every slot."""
     settings.ASR_PARTIAL_NICE, settings.ASR_FINAL_SLOTS = 10, 2
     partials, finals = asr_config(ASR_CHANNEL, 2), asr_config(ASR_FINAL_CHANNEL, 2)
-    assert (partials.nice, finals.nice) == (10, 0) and partials != finals
+    assert (partials.nice, partials.num_workers, finals.nice, finals.num_workers) == (10, 2, 0, 2)
     settings.ASR_PARTIAL_NICE = 0
-    assert asr_config(ASR_CHANNEL, 2).nice == 0
+    assert asr_config(ASR_CHANNEL, 2) == asr_config(ASR_FINAL_CHANNEL, 2)
+    assert (asr_config(ASR_CHANNEL, 2).nice, asr_config(ASR_CHANNEL, 2).num_workers) == (0, 4)
 
 
 async def test_asr_drops_requests_past_their_deadline(layer):
