@@ -129,7 +129,8 @@ class AsrWorker(_ModelWorker):
         reply = {"type": "asr.result", "request_id": message["request_id"], "busy": busy}
         started = time.perf_counter()
         try:
-            engine = await self.in_thread(get_engine, asr_config(self.scope["channel"], self.scope["shared_slots"]))
+            config = asr_config(self.scope["channel"], self.scope.get("shared_slots", self.slots))
+            engine = await self.in_thread(get_engine, config)
             audio = pcm16_to_float32(message["audio"])
             language = message.get("language") or "en"
             prompt = message.get("prompt") or None

@@ -2,6 +2,7 @@
 worker, through the in-memory layer (in-process workers) and Redis (a separate worker process)."""
 
 import asyncio
+import math
 import os
 import subprocess
 import sys
@@ -301,13 +302,16 @@ async def test_flooding_is_rate_limited_and_the_connection_survives(settings, us
     settings.MAX_FRAMES_PER_SECOND = 20
     session = await sync_to_async(make_session)(user)
     communicator, _, _ = await open_socket(session.id, token=await sync_to_async(token_for)(user))
-    for _ in range(60):  # far over 20 frames/s with a 2 s burst
+    started = time.monotonic()
+    for _ in range(60):  # far over 20 frames/s with a 2 s burst (40 frames)
         await communicator.send_to(bytes_data=b"\x00\x00" * 160)
-    errors = []
+    errors, last = [], started
     while not await communicator.receive_nothing(timeout=0.5):
         errors.append(await communicator.receive_json_from())
+        last = time.monotonic()
     assert errors and {e["data"]["code"] for e in errors} == {"rate_limited"}
-    assert len(errors) == 60 - 40
+    # The bucket refills at 20 frames/s while the flood is processed: a slow machine lets a few more in.
+    assert 60 - 40 - math.ceil((last - started) * 20) - 1 <= len(errors) <= 60 - 40
     await asyncio.sleep(1.0)
     await communicator.send_json_to({"type": "control", "data": {"command": "ping"}})
     assert (await communicator.receive_json_from(timeout=5))["type"] == "pong"
