@@ -245,13 +245,10 @@ class StreamTranscriber:
     def _closing_skips_pending(self) -> bool:
         """Whether the closing partial goes while a partial is in flight: that one was sent
         before the pause began, so it cannot end the utterance, and waiting for its answer would
-        add up to a round trip to the final delay under load. Never more than two in flight."""
+        add up to a round trip to the final delay under load. Never more than two in flight.
+        (Whether the pause has lasted the padding yet is `_partial_due`'s to say.)"""
         closing = self.vad.pause_end
-        return (
-            closing is not None
-            and len(self.in_flight) == 1
-            and self.pending.window_end < closing <= self.buffer.end_sample
-        )
+        return closing is not None and len(self.in_flight) == 1 and self.pending.window_end < closing
 
     def _final_skips_pending(self) -> bool:
         """Whether the final decode goes while a partial is in flight. The partial is waited for
