@@ -126,7 +126,7 @@ if REDIS_URL:
                 "prefix": env_str("CHANNEL_PREFIX", "llb"),
                 "capacity": 200,
                 # Worker channels queue requests from every session; one in flight per session.
-                "channel_capacity": {"asr": 2000, "asr-final": 2000, "tts": 2000},
+                "channel_capacity": {"asr": 2000, "asr-closing": 2000, "asr-final": 2000, "tts": 2000},
                 "expiry": 60,
             },
         }
@@ -214,6 +214,7 @@ WHISPER_BUSY_MIN_CONTEXT = env_float("WHISPER_BUSY_MIN_CONTEXT", 10.0)
 ASR_BUSY_WAIT = env_float("ASR_BUSY_WAIT", 0.25)  # seconds a request may queue before decodes get cheaper
 ASR_FINAL_SLOTS = env_int("ASR_FINAL_SLOTS", 2)  # decodes each ASR worker keeps for finals (utterance ends)
 ASR_PARTIAL_NICE = env_int("ASR_PARTIAL_NICE", 5)  # niceness of partial decodes: finals get the cores first
+ASR_CLOSING_HEAD_START = env_float("ASR_CLOSING_HEAD_START", 2.0)  # closing partials queue as if sent this earlier
 
 # --- Speech synthesis and replies -------------------------------------------------------------
 TTS_ENGLISH_ENGINE = env_str("TTS_ENGLISH_ENGINE", "piper")  # piper | espeak | coqui

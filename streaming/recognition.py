@@ -16,7 +16,7 @@ from .db import database_sync_to_async
 from .responder import respond
 from .transcriber import TranscriberConfig, TranscriptUpdate
 from .vad import VadConfig
-from .workers import ASR_CHANNEL, ASR_FINAL_CHANNEL
+from .workers import ASR_CHANNEL, ASR_CLOSING_CHANNEL, ASR_FINAL_CHANNEL
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +73,11 @@ class RecognitionMixin:
 
     async def _send_asr(self, request) -> None:
         await self.channel_layer.send(
-            ASR_FINAL_CHANNEL if request.is_final else ASR_CHANNEL,
+            ASR_FINAL_CHANNEL if request.is_final else ASR_CLOSING_CHANNEL if request.closing else ASR_CHANNEL,
             {
                 "type": "asr.transcribe",
                 "request_id": request.request_id,
+                "sequence": int(request.request_id),  # a worker skips one older than one it started
                 "reply_channel": self.channel_name,
                 "audio": float32_to_pcm16(request.audio),
                 "language": self.session.language,

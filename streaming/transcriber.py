@@ -39,7 +39,7 @@ class TranscriberConfig:
 
 @dataclass(frozen=True)
 class AsrRequest:
-    request_id: str
+    request_id: str  # a counter per connection: a newer request has a larger number
     audio: np.ndarray  # float32, 16 kHz
     prompt: str
     is_final: bool
@@ -47,6 +47,7 @@ class AsrRequest:
     window_end: int
     sent_at: float
     behind: bool = False  # the session's round trips exceed its shortest interval: the lag signal
+    closing: bool = False  # a partial sent once a pause lasted the padding: it may end the utterance
 
 
 @dataclass(frozen=True)
@@ -215,6 +216,7 @@ class StreamTranscriber:
             window_end=end,
             sent_at=now,
             behind=self._behind(),
+            closing=not is_final and self.vad.pause_end is not None,
         )
         self.in_flight.append(request)
         self.last_request_end = end

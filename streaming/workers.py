@@ -10,6 +10,7 @@ channels, which sizes the ASR engines.
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
 from channels.consumer import AsyncConsumer
@@ -25,12 +26,30 @@ from .tts_engine import TtsConfig, get_router
 log = logging.getLogger(__name__)
 
 ASR_CHANNEL = "asr"
+# Closing partials (sent once a pause has lasted the VAD's padding: their answer usually ends the
+# utterance without a final decode) share the partials' slots and model, but a free slot takes
+# them as if sent ASR_CLOSING_HEAD_START earlier: the final delay is their queue wait, the other
+# partials' only their next update, and a long-waiting partial still goes first (no starvation).
+ASR_CLOSING_CHANNEL = "asr-closing"
 # Final decodes (the end of an utterance) have a channel of their own, with slots and a model
 # reserved in every ASR worker (ASR_FINAL_SLOTS): a student's final text does not queue behind
 # the partials of every other session, and its decode gets a core before theirs (asr_config).
 ASR_FINAL_CHANNEL = "asr-final"
-WORKER_CHANNELS = {"asr": (ASR_CHANNEL, ASR_FINAL_CHANNEL), "tts": ("tts",)}  # what each kind listens on
-ALL_WORKER_CHANNELS = tuple(channel for channels in WORKER_CHANNELS.values() for channel in channels)
+WORKER_CHANNELS = {"asr": (ASR_CHANNEL, ASR_FINAL_CHANNEL), "tts": ("tts",)}  # each kind's slot pools
+AHEAD = {ASR_CHANNEL: ASR_CLOSING_CHANNEL}  # a pool's slots also take this channel's requests, ahead
+
+
+Source = tuple[str, float]  # a channel, and the head start of its requests
+
+
+def sources(channel: str) -> tuple[Source, ...]:
+    """The channels the slots of `channel`'s pool take requests from, each with its head start
+    (seconds its requests count as sent earlier than the pool's own)."""
+    ahead = AHEAD.get(channel)
+    return ((ahead, settings.ASR_CLOSING_HEAD_START), (channel, 0.0)) if ahead else ((channel, 0.0),)
+
+
+ALL_WORKER_CHANNELS = tuple(c for pools in WORKER_CHANNELS.values() for p in pools for c in (AHEAD.get(p), p) if c)
 
 
 def reserved_slots(channel: str) -> int | None:
@@ -68,15 +87,20 @@ def asr_config(channel: str = ASR_CHANNEL, shared_slots: int = 1) -> AsrConfig:
     )
 
 
-def is_busy(queued_s: float, behind: bool) -> bool:
-    """Whether to decode cheaply: the request queued `queued_s` before a slot took it, or its
-    session's round trips already exceed its shortest update interval (`behind`).
+QUEUE_WAIT_WEIGHT = 0.3  # the newest request's share of a pool's smoothed queue wait
 
-    Either means the service is short of CPU. Greedy search and a 10 s context are what let
+
+def is_busy(queued_s: float, behind: bool, pool_wait_s: float) -> bool:
+    """Whether to decode cheaply: the request queued `queued_s` before a slot took it, the pool's
+    requests have lately queued `pool_wait_s` (smoothed), or its session's round trips already
+    exceed its shortest update interval (`behind`).
+
+    Each means the service is short of CPU. Greedy search and a 10 s context are what let
     10 students share 2 cores (docs/benchmarks.md), while beam 5 and 15 s read short utterances
-    better when there is time for them (bench/short_utterances.py).
+    better when there is time for them (bench/short_utterances.py). The pool's wait counts for
+    the closing partials, which are taken ahead and so queue little even when the others queue.
     """
-    return behind or queued_s > settings.ASR_BUSY_WAIT
+    return behind or max(queued_s, pool_wait_s) > settings.ASR_BUSY_WAIT
 
 
 def tts_config() -> TtsConfig:
@@ -119,13 +143,48 @@ class _ModelWorker(AsyncConsumer):
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
 
+class NewestStarted:
+    """The newest request of each session whose decode this process started, by reply channel.
+
+    A request overtaken by a newer one of its session (a closing partial or a final, taken
+    ahead) would be answered after it, and a session ignores an answer older than one it
+    applied: decoding it would only spend CPU that other sessions wait for. The least recently
+    seen sessions are forgotten past `size`.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self.newest: OrderedDict[str, int] = OrderedDict()
+
+    def start(self, session: str, sequence: int) -> bool:
+        """Record request `sequence` of `session` as started; False if a newer one already was."""
+        if self.newest.get(session, sequence) > sequence:
+            return False
+        self.newest[session] = sequence
+        self.newest.move_to_end(session)
+        if len(self.newest) > self.size:
+            self.newest.popitem(last=False)
+        return True
+
+
 class AsrWorker(_ModelWorker):
+    started = NewestStarted()  # one per process: finals and partials overtake each other
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue_wait_s = 0.0  # smoothed over the requests this pool took: the load signal
+
     async def asr_transcribe(self, message: dict) -> None:
         if time.time() > message.get("deadline", float("inf")):
             # Its session stopped waiting (and retried): decoding it would only delay the others.
             log.info("dropped ASR request %s: past its deadline", message["request_id"])
             return
-        busy = is_busy(time.time() - message.get("sent_at", time.time()), message.get("behind", False))
+        if "sequence" in message and not self.started.start(message["reply_channel"], message["sequence"]):
+            log.debug("skipped ASR request %s: a newer one of its session has started", message["request_id"])
+            return
+        queued = time.time() - message.get("sent_at", time.time())
+        self.queue_wait_s += QUEUE_WAIT_WEIGHT * (queued - self.queue_wait_s)
+        busy = is_busy(queued, message.get("behind", False), self.queue_wait_s)
         reply = {"type": "asr.result", "request_id": message["request_id"], "busy": busy}
         started = time.perf_counter()
         try:

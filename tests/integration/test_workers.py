@@ -1,6 +1,6 @@
 """Worker flow: a worker takes a message only when it has a free slot, its slots run at once,
-finals have a slot of their own, ASR requests past their deadline are dropped, and queued ones
-are decoded greedily. Through the real Redis and in-memory layers."""
+finals have a slot of their own, closing partials are taken before other partials, ASR requests
+past their deadline are dropped, and queued ones are decoded greedily. Through the real Redis and in-memory layers."""
 
 import asyncio
 import time
@@ -11,7 +11,14 @@ from channels.routing import ChannelNameRouter, ProtocolTypeRouter
 
 from streaming.audio import float32_to_pcm16
 from streaming.runtime import ServiceWorker
-from streaming.workers import ASR_CHANNEL, ASR_FINAL_CHANNEL, _ModelWorker, asr_config
+from streaming.workers import (
+    ASR_CHANNEL,
+    ASR_CLOSING_CHANNEL,
+    ASR_FINAL_CHANNEL,
+    _ModelWorker,
+    asr_config,
+    sources,
+)
 from tests.conftest import in_process_workers
 from tests.speech import jfk_audio
 
@@ -110,6 +117,49 @@ async def test_a_final_does_not_wait_behind_partials(layer, jobs):
         await stop(worker)
 
 
+async def test_a_free_slot_takes_a_closing_partial_before_queued_partials(layer, jobs):
+    """A closing partial can end its utterance, so the next free partial slot takes it before
+    partials queued earlier; while the slot is held, the queued partials stay in the layer for
+    any worker (this one holds at most the closing partial it is waiting to run)."""
+    channel_layer = get_channel_layer()
+    worker = await run_worker(slots=1, kind="asr")
+    try:
+        await channel_layer.send(ASR_CHANNEL, {"type": "job.run", "n": 1})
+        await wait_for(lambda: jobs.started == [1])
+        for n in (2, 3):
+            await channel_layer.send(ASR_CHANNEL, {"type": "job.run", "n": n})
+        await channel_layer.send(ASR_CLOSING_CHANNEL, {"type": "job.run", "n": 4})
+        await asyncio.sleep(0.2)
+        assert jobs.started == [1]
+        assert (await asyncio.wait_for(channel_layer.receive(ASR_CHANNEL), 5))["n"] == 2  # not hoarded
+        await channel_layer.send(ASR_CHANNEL, {"type": "job.run", "n": 5})
+        jobs.gate.set()
+        await wait_for(lambda: len(jobs.started) == 4)
+        assert jobs.started == [1, 4, 3, 5]
+    finally:
+        await stop(worker)
+
+
+async def test_a_closing_partial_has_a_head_start_not_a_pass(settings):
+    """Of the requests a free slot could take, the one sent first wins, a closing partial
+    counting as sent ASR_CLOSING_HEAD_START earlier: it overtakes partials queued less than
+    that before it, and a partial that has waited longer still goes first (none starves)."""
+    settings.ASR_CLOSING_HEAD_START = 0.5
+    worker = ServiceWorker(ProtocolTypeRouter({}), ["asr"], get_channel_layer(), 1)
+    now = time.time()
+
+    def ready(sent_at: float) -> asyncio.Future:
+        future = asyncio.get_running_loop().create_future()
+        future.set_result({"type": "job.run", "sent_at": sent_at})
+        return future
+
+    closing, partial = ASR_CLOSING_CHANNEL, ASR_CHANNEL
+    for partial_waited, taken, kept in ((0.3, closing, partial), (0.7, partial, closing)):
+        receiving = {closing: ready(now), partial: ready(now - partial_waited)}
+        channel, _ = await worker._take(sources(ASR_CHANNEL), receiving)
+        assert channel == taken and list(receiving) == [kept]  # the other waits for the next slot
+
+
 async def test_partials_decode_on_a_model_of_their_own_at_lower_priority(settings):
     """Finals and partials decode on two models, the partials' threads at ASR_PARTIAL_NICE
     (tests/unit/test_asr_engine.py shows the threads carry it): a final gets a core first.
@@ -138,10 +188,36 @@ async def test_asr_drops_requests_past_their_deadline(layer):
             await asyncio.wait_for(channel_layer.receive(reply_channel), 1)
 
 
+async def test_asr_skips_a_request_older_than_one_of_its_session_it_started(layer):
+    """A closing partial or final taken first overtakes its session's older partial; that one's
+    answer would come after and be ignored, so it is not decoded. Other sessions are not affected."""
+    channel_layer = get_channel_layer()
+    mine, other = await channel_layer.new_channel(), await channel_layer.new_channel()
+    audio = float32_to_pcm16(jfk_audio()[: 3 * 16000])
+
+    def request(reply_channel: str, sequence: int) -> dict:
+        return {"type": "asr.transcribe", "audio": audio, "language": "en", "prompt": ""} | {
+            "reply_channel": reply_channel,
+            "request_id": str(sequence),
+            "sequence": sequence,
+        }
+
+    async with in_process_workers(("asr",)):
+        await channel_layer.send(ASR_FINAL_CHANNEL, request(mine, 8))
+        assert (await asyncio.wait_for(channel_layer.receive(mine), 30))["request_id"] == "8"
+        for reply_channel, sequence in ((mine, 7), (other, 7), (mine, 9)):
+            await channel_layer.send(ASR_CHANNEL, request(reply_channel, sequence))
+        assert (await asyncio.wait_for(channel_layer.receive(other), 30))["request_id"] == "7"
+        assert (await asyncio.wait_for(channel_layer.receive(mine), 30))["request_id"] == "9"
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(channel_layer.receive(mine), 1)
+
+
 async def test_asr_decodes_cheaply_when_requests_queue(layer, settings):
     """A request that waited past ASR_BUSY_WAIT, or from a session that is behind, is decoded the
     busy way (greedy, 10 s context): a service short of CPU trades a little accuracy for capacity;
-    a fresh request gets the full beam and context."""
+    a fresh request gets the full beam and context, unless the requests before it queued (a
+    closing partial is taken first, so it may not have queued itself), until their waits fade."""
     settings.ASR_BUSY_WAIT = 0.25
     channel_layer = get_channel_layer()
     reply_channel = await channel_layer.new_channel()
@@ -152,6 +228,9 @@ async def test_asr_decodes_cheaply_when_requests_queue(layer, settings):
             ("fresh", 0, False, False),
             ("queued", 1, False, True),
             ("behind", 0, True, True),
+            ("queued again", 1, False, True),
+            ("fresh, after queued ones", 0, False, True),
+            ("fresh, the waits fading", 0, False, False),
         ):
             sent_at = time.time() - queued
             await channel_layer.send("asr", {**request, "request_id": request_id, "sent_at": sent_at, "behind": behind})

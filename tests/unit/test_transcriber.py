@@ -207,6 +207,7 @@ def test_the_closing_partial_does_not_wait_for_a_partial_sent_before_the_pause()
         feed(t, silence(0.05), clock, step=800)
         closing = closing or t.next_request(clock[0])
     assert closing is not None and not closing.is_final
+    assert closing.closing and not before.closing  # it goes on the channel taken first
     assert closing.window_end >= t.vad.pause_end > before.window_end
     assert [r.request_id for r in t.in_flight] == [before.request_id, closing.request_id]
     assert t.next_request(clock[0]) is None  # never more than two in flight

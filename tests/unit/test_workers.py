@@ -1,0 +1,17 @@
+"""The worker's memory of each session's newest started request (no model, no channel layer)."""
+
+from streaming.workers import NewestStarted
+
+
+def test_a_request_older_than_one_started_of_its_session_is_refused():
+    started = NewestStarted()
+    assert started.start("a", 2) and started.start("b", 1)
+    assert not started.start("a", 1)  # overtaken
+    assert started.start("a", 2) and started.start("a", 3)  # the same again (a duplicate delivery) or a newer one
+
+
+def test_the_least_recently_seen_sessions_are_forgotten():
+    started = NewestStarted(size=2)
+    assert started.start("a", 2) and started.start("b", 1) and started.start("c", 1)
+    assert list(started.newest) == ["b", "c"]
+    assert started.start("a", 1)  # forgotten: decoded, as before the registry
