@@ -126,10 +126,11 @@ class ServiceWorker(Worker):
         await asyncio.wait(receiving.values(), return_when=asyncio.FIRST_COMPLETED)
 
         def sent(source: Source) -> float:
-            received = receiving[source[0]]
-            return float("-inf") if received.exception() else received.result().get("sent_at", 0.0) - source[1]
+            channel, head_start = source
+            received = receiving[channel]
+            return float("-inf") if received.exception() else received.result().get("sent_at", 0.0) - head_start
 
-        channel = min((s for s in sources if receiving[s[0]].done()), key=sent)[0]
+        channel, _ = min(((c, head) for c, head in sources if receiving[c].done()), key=sent)
         return channel, receiving.pop(channel).result()
 
 
