@@ -118,7 +118,8 @@ REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # channels-redis, with closing partials ahead in the `asr` queue (queue_rank).
+            "BACKEND": "streaming.channel_layers.RankedRedisChannelLayer",
             "CONFIG": {
                 # channels-redis blocks 5 s in BZPOPMIN; redis-py 8 times reads out after 5 s by
                 # default, which kills idle sockets. Reads must outlast the block.
@@ -126,7 +127,7 @@ if REDIS_URL:
                 "prefix": env_str("CHANNEL_PREFIX", "llb"),
                 "capacity": 200,
                 # Worker channels queue requests from every session; one in flight per session.
-                "channel_capacity": {"asr": 2000, "asr-closing": 2000, "asr-final": 2000, "tts": 2000},
+                "channel_capacity": {"asr": 2000, "asr-final": 2000, "tts": 2000},
                 "expiry": 60,
             },
         }
@@ -139,7 +140,7 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "streaming.channel_layers.RankedInMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # ASR/TTS workers as tasks inside the server process (embedded) or `runworker asr tts` (production).
@@ -214,7 +215,7 @@ WHISPER_BUSY_MIN_CONTEXT = env_float("WHISPER_BUSY_MIN_CONTEXT", 10.0)
 ASR_BUSY_WAIT = env_float("ASR_BUSY_WAIT", 0.25)  # seconds a request may queue before decodes get cheaper
 ASR_FINAL_SLOTS = env_int("ASR_FINAL_SLOTS", 2)  # decodes each ASR worker keeps for finals (utterance ends)
 ASR_PARTIAL_NICE = env_int("ASR_PARTIAL_NICE", 5)  # niceness of partial decodes: finals get the cores first
-ASR_CLOSING_HEAD_START = env_float("ASR_CLOSING_HEAD_START", 2.0)  # closing partials queue as if sent this earlier
+ASR_CLOSING_HEAD_START = env_float("ASR_CLOSING_HEAD_START", 2.0)  # closing partials rank as if sent this earlier
 
 # --- Speech synthesis and replies -------------------------------------------------------------
 TTS_ENGLISH_ENGINE = env_str("TTS_ENGLISH_ENGINE", "piper")  # piper | espeak | coqui

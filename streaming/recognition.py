@@ -12,11 +12,12 @@ from django.conf import settings
 
 from . import metrics, protocol, services
 from .audio import float32_to_pcm16, pcm16_to_float32
+from .channel_layers import QUEUE_RANK
 from .db import database_sync_to_async
 from .responder import respond
 from .transcriber import TranscriberConfig, TranscriptUpdate
 from .vad import VadConfig
-from .workers import ASR_CHANNEL, ASR_CLOSING_CHANNEL, ASR_FINAL_CHANNEL
+from .workers import ASR_CHANNEL, ASR_FINAL_CHANNEL, queue_rank
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +73,9 @@ class RecognitionMixin:
         await self._send_asr(request)
 
     async def _send_asr(self, request) -> None:
+        sent_at = time.time()
         await self.channel_layer.send(
-            ASR_FINAL_CHANNEL if request.is_final else ASR_CLOSING_CHANNEL if request.closing else ASR_CHANNEL,
+            ASR_FINAL_CHANNEL if request.is_final else ASR_CHANNEL,
             {
                 "type": "asr.transcribe",
                 "request_id": request.request_id,
@@ -82,9 +84,10 @@ class RecognitionMixin:
                 "audio": float32_to_pcm16(request.audio),
                 "language": self.session.language,
                 "prompt": request.prompt,
-                "sent_at": time.time(),  # how long it queued and whether the session is behind
+                "sent_at": sent_at,  # how long it queued and whether the session is behind
+                QUEUE_RANK: queue_rank(sent_at, request.closing),  # closing partials go ahead
                 "behind": request.behind,  # the worker then decodes the cheaper, busy way
-                "deadline": time.time() + settings.ASR_TIMEOUT,  # a worker drops it after this
+                "deadline": sent_at + settings.ASR_TIMEOUT,  # a worker drops it after this
             },
         )
         if self.timeout_task:

@@ -17,7 +17,7 @@ from .asr_engine import get_engine
 from .db import database_sync_to_async
 from .tts_engine import get_router
 from .views import session_group
-from .workers import WORKER_CHANNELS, Source, asr_config, reserved_slots, sources, tts_config
+from .workers import WORKER_CHANNELS, asr_config, reserved_slots, tts_config
 
 log = logging.getLogger(__name__)
 _beating: set[str] = set()
@@ -74,9 +74,8 @@ class ServiceWorker(Worker):
     with several slots. The consumer frees a slot through `scope["slot_done"]`.
 
     `channels` name worker kinds (`asr`, `tts`) or channels; a kind has a pool of slots per
-    channel, a channel with `reserved_slots` (finals) has slots of its own besides the shared
-    `slots`, and a pool may take another channel's requests too, with a head start (`sources`:
-    closing partials).
+    channel, and a channel with `reserved_slots` (finals) has slots of its own besides the
+    shared `slots`.
     """
 
     def __init__(self, application, channels: list[str], channel_layer, slots: int = 1) -> None:
@@ -93,45 +92,21 @@ class ServiceWorker(Worker):
             beats.cancel()
 
     async def listener(self, channel: str) -> None:
-        """Feed `channel`'s pool of slots: each free slot takes the next request of its `sources`."""
+        """Feed `channel`'s pool of slots: a request is received only when a slot is free, so a
+        busy worker holds none that an idle one could serve; the layer hands out the lowest
+        `queue_rank` first (streaming/channel_layers.py: closing partials)."""
         slots = reserved_slots(channel) or self.slots
         free = asyncio.Semaphore(slots)
         scope = {"type": "channel", "channel": channel, "slots": slots, "shared_slots": self.slots}
         scope["slot_done"] = free.release
-        receiving: dict[str, asyncio.Future] = {}
-        try:
-            while True:
-                await free.acquire()
-                source, message = await self._take(sources(channel), receiving)
-                if not message.get("type"):
-                    log.warning("ignored a message without a type on %s", source)
-                    free.release()
-                    continue
-                await self.get_or_create_application_instance(channel, scope).put(message)
-        finally:
-            for waiting in receiving.values():
-                waiting.cancel()
-
-    async def _take(self, sources: tuple[Source, ...], receiving: dict[str, asyncio.Future]) -> tuple[str, dict]:
-        """The next message (with its channel) of the `sources` that have one: the one sent
-        first, counting each channel's head start (a failed receive first, to raise).
-
-        A receive is never cancelled (channels-redis can lose the message it was popping): one
-        not taken stays in `receiving` for the next free slot, so a worker holds at most one
-        request per channel beyond its slots, and none with a single channel.
-        """
-        for channel, _ in sources:
-            if channel not in receiving:
-                receiving[channel] = asyncio.ensure_future(self.channel_layer.receive(channel))
-        await asyncio.wait(receiving.values(), return_when=asyncio.FIRST_COMPLETED)
-
-        def sent(source: Source) -> float:
-            channel, head_start = source
-            received = receiving[channel]
-            return float("-inf") if received.exception() else received.result().get("sent_at", 0.0) - head_start
-
-        channel, _ = min(((c, head) for c, head in sources if receiving[c].done()), key=sent)
-        return channel, receiving.pop(channel).result()
+        while True:
+            await free.acquire()
+            message = await self.channel_layer.receive(channel)
+            if not message.get("type"):
+                log.warning("ignored a message without a type on %s", channel)
+                free.release()
+                continue
+            await self.get_or_create_application_instance(channel, scope).put(message)
 
 
 def embedded_workers(layer) -> list[ServiceWorker]:

@@ -26,30 +26,24 @@ from .tts_engine import TtsConfig, get_router
 log = logging.getLogger(__name__)
 
 ASR_CHANNEL = "asr"
-# Closing partials (sent once a pause has lasted the VAD's padding: their answer usually ends the
-# utterance without a final decode) share the partials' slots and model, but a free slot takes
-# them as if sent ASR_CLOSING_HEAD_START earlier: the final delay is their queue wait, the other
-# partials' only their next update, and a long-waiting partial still goes first (no starvation).
-ASR_CLOSING_CHANNEL = "asr-closing"
 # Final decodes (the end of an utterance) have a channel of their own, with slots and a model
 # reserved in every ASR worker (ASR_FINAL_SLOTS): a student's final text does not queue behind
 # the partials of every other session, and its decode gets a core before theirs (asr_config).
 ASR_FINAL_CHANNEL = "asr-final"
 WORKER_CHANNELS = {"asr": (ASR_CHANNEL, ASR_FINAL_CHANNEL), "tts": ("tts",)}  # each kind's slot pools
-AHEAD = {ASR_CHANNEL: ASR_CLOSING_CHANNEL}  # a pool's slots also take this channel's requests, ahead
+ALL_WORKER_CHANNELS = tuple(c for pools in WORKER_CHANNELS.values() for c in pools)
 
 
-Source = tuple[str, float]  # a channel, and the head start of its requests
+def queue_rank(sent_at: float, closing: bool) -> float:
+    """A partial's place in the `asr` queue (streaming/channel_layers.py): its send time, a
+    closing partial's ASR_CLOSING_HEAD_START earlier.
 
-
-def sources(channel: str) -> tuple[Source, ...]:
-    """The channels the slots of `channel`'s pool take requests from, each with its head start
-    (seconds its requests count as sent earlier than the pool's own)."""
-    ahead = AHEAD.get(channel)
-    return ((ahead, settings.ASR_CLOSING_HEAD_START), (channel, 0.0)) if ahead else ((channel, 0.0),)
-
-
-ALL_WORKER_CHANNELS = tuple(c for pools in WORKER_CHANNELS.values() for p in pools for c in (AHEAD.get(p), p) if c)
+    A closing partial is sent once a pause has lasted the VAD's padding, and its answer usually
+    ends the utterance without a final decode: the final delay is its queue wait, the other
+    partials' only their next update. Yet a partial that has waited longer than the head start
+    still goes first, so none starves.
+    """
+    return sent_at - settings.ASR_CLOSING_HEAD_START if closing else sent_at
 
 
 def reserved_slots(channel: str) -> int | None:

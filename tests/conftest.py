@@ -16,14 +16,14 @@ from django.db import connection
 from streaming import services
 
 REDIS_LAYER = settings.CHANNEL_LAYERS["default"]
-MEMORY_LAYER = {"BACKEND": "channels.layers.InMemoryChannelLayer"}
+MEMORY_LAYER = {"BACKEND": "streaming.channel_layers.RankedInMemoryChannelLayer"}
 
 
 def pytest_report_header(config):
     db = settings.DATABASES["default"]
     return [
         f"database: {db['ENGINE']} {db.get('HOST')}:{db.get('PORT')}/{db.get('NAME')}",
-        f"channel layers: {REDIS_LAYER['BACKEND']} {settings.REDIS_URL} and InMemoryChannelLayer",
+        f"channel layers: {REDIS_LAYER['BACKEND']} {settings.REDIS_URL} and {MEMORY_LAYER['BACKEND']}",
     ]
 
 
@@ -48,6 +48,15 @@ def layer(request, settings):
     settings.CHANNEL_LAYERS = {"default": REDIS_LAYER if request.param == "redis" else MEMORY_LAYER}
     channel_layers.backends.clear()
     yield request.param
+    channel_layers.backends.clear()
+
+
+@pytest.fixture
+def memory_layer(settings):
+    """The embedded server's in-memory channel layer."""
+    settings.CHANNEL_LAYERS = {"default": MEMORY_LAYER}
+    channel_layers.backends.clear()
+    yield
     channel_layers.backends.clear()
 
 

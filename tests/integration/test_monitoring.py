@@ -202,7 +202,7 @@ def test_dashboard_json_keeps_the_original_shape(staff, conversation, flushed_re
     body = logged_in(staff).get(DASHBOARD_JSON).json()
     assert {"totalSessions", "activeSessions", "serviceStatus"} <= set(body)
     assert body["serviceStatus"]["transcriptionWorkers"] == 1 and body["serviceStatus"]["ttsWorkers"] == 1
-    assert body["pendingRequests"] == {"asr-closing": 0, "asr": 0, "asr-final": 0, "tts": 0}
+    assert body["pendingRequests"] == {"asr": 0, "asr-final": 0, "tts": 0}
     recent, hour = body["latency"]["last5m"], body["latency"]["last60m"]
     assert recent["finalDelay"] == {"count": 1, "p50": 2.0, "p90": 2.0, "p95": 2.0, "p99": 2.0, "max": 2.0}
     assert hour["finalDelay"]["count"] == 5 and hour["finalDelay"]["p50"] == 0.8 and hour["finalDelay"]["max"] == 2.0
@@ -351,7 +351,7 @@ def test_ready_with_database_redis_and_both_workers(settings):
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["status"] == "ready"
-    assert body["checks"]["channel_layer"] == {"ok": True, "backend": "RedisChannelLayer"}
+    assert body["checks"]["channel_layer"] == {"ok": True, "backend": "RankedRedisChannelLayer"}
     assert body["checks"]["workers"] == {"ok": True, "asr": 1, "tts": 1}
 
 

@@ -32,16 +32,6 @@ def fresh(text: str = PARAGRAPH) -> str:
     return " ".join(f"{sentence[:-1]}, lesson {n}." for sentence in split_sentences(text))
 
 
-@pytest.fixture
-def memory(settings):
-    from channels.layers import channel_layers
-
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    channel_layers.backends.clear()
-    yield
-    channel_layers.backends.clear()
-
-
 async def receive_until(communicator, predicate, timeout: float = 60) -> list[dict]:
     messages = []
     deadline = time.monotonic() + timeout
@@ -87,7 +77,7 @@ async def test_reply_streams_sentence_by_sentence_and_is_persisted(layer, user):
     assert entry.audio_duration > 5 and 0 < entry.latency < 5
 
 
-async def test_binary_transport_base64_and_wav(memory, user):
+async def test_binary_transport_base64_and_wav(memory_layer, user):
     async with in_process_workers(("tts",)):
         _, binary = await connect(user, tts_transport="binary", tts_format="wav")
         await binary.send_json_to({"type": "text_request", "data": {"text": "Well done!"}})
@@ -103,7 +93,7 @@ async def test_binary_transport_base64_and_wav(memory, user):
         await b64.disconnect()
 
 
-async def test_chinese_reply_through_espeak(memory, user):
+async def test_chinese_reply_through_espeak(memory_layer, user):
     async with in_process_workers(("tts",)):
         _, communicator = await connect(user)
         await communicator.send_json_to(
@@ -117,7 +107,7 @@ async def test_chinese_reply_through_espeak(memory, user):
     assert np.sqrt(np.mean(pcm.astype(np.float64) ** 2)) > 300
 
 
-async def test_unknown_language_falls_back_with_notice(memory, user):
+async def test_unknown_language_falls_back_with_notice(memory_layer, user):
     async with in_process_workers(("tts",)):
         _, communicator = await connect(user)
         await communicator.send_json_to({"type": "text_request", "data": {"text": "Hello.", "language": "xx"}})
@@ -126,7 +116,7 @@ async def test_unknown_language_falls_back_with_notice(memory, user):
     assert messages[0]["type"] == "status" and messages[0]["data"]["event"] == "tts_fallback"
 
 
-async def test_cancel_stops_the_reply_and_keeps_what_was_heard(memory, user):
+async def test_cancel_stops_the_reply_and_keeps_what_was_heard(memory_layer, user):
     async with in_process_workers(("tts",)):
         session, communicator = await connect(user)
         text = fresh(PARAGRAPH * 3)
@@ -144,7 +134,7 @@ async def test_cancel_stops_the_reply_and_keeps_what_was_heard(memory, user):
     assert entry.text == delivered and len(entry.text) < len(text)
 
 
-async def test_speaking_interrupts_the_reply(memory, user):
+async def test_speaking_interrupts_the_reply(memory_layer, user):
     async with in_process_workers(("asr", "tts")):
         _, communicator = await connect(user)
         await communicator.send_json_to({"type": "text_request", "data": {"text": fresh(PARAGRAPH * 3)}})
@@ -161,7 +151,7 @@ async def test_speaking_interrupts_the_reply(memory, user):
     ("text", "code"),
     [("   ", "text_empty"), ("x" * 2001, "text_too_long"), ("...", "text_empty")],
 )
-async def test_reply_errors_have_codes(memory, user, text, code):
+async def test_reply_errors_have_codes(memory_layer, user, text, code):
     async with in_process_workers(("tts",)):
         _, communicator = await connect(user)
         await communicator.send_json_to({"type": "text_request", "data": {"text": text}})
@@ -172,7 +162,7 @@ async def test_reply_errors_have_codes(memory, user, text, code):
         await communicator.disconnect()
 
 
-async def test_engine_failure_is_reported(memory, user, settings):
+async def test_engine_failure_is_reported(memory_layer, user, settings):
     settings.TTS_ENGLISH_ENGINE = "coqui"  # not installed here: the engine fails to load
     async with in_process_workers(("tts",)):
         _, communicator = await connect(user)
@@ -228,7 +218,7 @@ async def speak_jfk_opening(communicator):
         await asyncio.sleep(0.01)
 
 
-async def test_responder_answers_a_final_utterance(memory, user, chat_server):
+async def test_responder_answers_a_final_utterance(memory_layer, user, chat_server):
     async with in_process_workers(("asr", "tts")):
         session, communicator = await connect(user)
         await speak_jfk_opening(communicator)
@@ -244,7 +234,7 @@ async def test_responder_answers_a_final_utterance(memory, user, chat_server):
     assert entries[1].text == "Great question! The sky is blue because air scatters blue light."
 
 
-async def test_responder_failure_is_told(memory, user, chat_server):
+async def test_responder_failure_is_told(memory_layer, user, chat_server):
     chat_server.status = 500
     async with in_process_workers(("asr", "tts")):
         _, communicator = await connect(user)

@@ -101,16 +101,11 @@ def check_jfk(messages: list[dict], session) -> None:
     assert all(e.latency is not None and e.latency >= 0 and e.word_latency is not None for e in entries)
 
 
-async def test_jfk_through_in_memory_layer(settings, user):
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    from channels.layers import channel_layers
-
-    channel_layers.backends.clear()
+async def test_jfk_through_in_memory_layer(memory_layer, user):
     session = await sync_to_async(make_session)(user)
     async with in_process_workers(("asr",)):
         messages = await run_jfk(session, await sync_to_async(token_for)(user))
     await sync_to_async(check_jfk)(messages, session)
-    channel_layers.backends.clear()
 
 
 @pytest.fixture
@@ -137,19 +132,12 @@ def worker_process(user):
 
 
 async def test_jfk_through_redis_and_a_worker_process(user, worker_process):
-    assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "channels_redis.core.RedisChannelLayer"
+    assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "streaming.channel_layers.RankedRedisChannelLayer"
     session = await sync_to_async(make_session)(user)
     messages = await run_jfk(session, await sync_to_async(token_for)(user))
     await sync_to_async(check_jfk)(messages, session)
     heartbeat = await sync_to_async(WorkerHeartbeat.objects.get)(kind="asr", pid=worker_process.pid)
     assert heartbeat.model == "tiny.en" and heartbeat.device == "cpu"
-
-
-async def memory_layer(settings):
-    from channels.layers import channel_layers
-
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    channel_layers.backends.clear()
 
 
 BAD_INPUTS = [
@@ -162,8 +150,7 @@ BAD_INPUTS = [
 ]
 
 
-async def test_bad_input_gets_codes_and_stream_still_transcribes(settings, user):
-    await memory_layer(settings)
+async def test_bad_input_gets_codes_and_stream_still_transcribes(memory_layer, settings, user):
     session = await sync_to_async(make_session)(user)
     async with in_process_workers(("asr",)):
         communicator, _, _ = await open_socket(session.id, token=await sync_to_async(token_for)(user))
@@ -185,8 +172,7 @@ async def test_bad_input_gets_codes_and_stream_still_transcribes(settings, user)
     assert wer(JFK_TEXT, text) <= wer(JFK_TEXT, offline_transcript()) + 0.05
 
 
-async def test_json_chunks_with_indices_resends_gaps_and_is_final(settings, user):
-    await memory_layer(settings)
+async def test_json_chunks_with_indices_resends_gaps_and_is_final(memory_layer, user):
     session = await sync_to_async(make_session)(user)
     pcm = float32_to_pcm16(np.concatenate([silence(0.3), jfk_audio()]))
     chunks = list(frames(pcm, 16000))  # 0.5 s chunks, original-protocol style
@@ -215,8 +201,7 @@ async def test_json_chunks_with_indices_resends_gaps_and_is_final(settings, user
     assert_no_doubled_words(text)
 
 
-async def test_silence_and_noise_produce_nothing(settings, user):
-    await memory_layer(settings)
+async def test_silence_and_noise_produce_nothing(memory_layer, user):
     session = await sync_to_async(make_session)(user)
     noise = (np.random.default_rng(7).standard_normal(16000 * 4) * 0.003).astype(np.float32)
     async with in_process_workers(("asr",)):
@@ -233,8 +218,7 @@ async def test_silence_and_noise_produce_nothing(settings, user):
     assert session.audio_seconds == pytest.approx(9.0, abs=0.05)
 
 
-async def test_piper_sentences_with_pauses_become_one_entry_each(settings, user):
-    await memory_layer(settings)
+async def test_piper_sentences_with_pauses_become_one_entry_each(memory_layer, user):
     sentences = ["The cat sat on the warm mat.", "Please open your math book.", "We will read a story today."]
     parts = [part for sentence in sentences for part in (piper_speech(sentence), silence(1.2))]
     session = await sync_to_async(make_session)(user)
@@ -252,8 +236,7 @@ async def test_piper_sentences_with_pauses_become_one_entry_each(settings, user)
     assert [e.text for e in entries] == finals
 
 
-async def test_reconnect_continues_the_session(settings, user):
-    await memory_layer(settings)
+async def test_reconnect_continues_the_session(memory_layer, user):
     session = await sync_to_async(make_session)(user)
     token = await sync_to_async(token_for)(user)
     async with in_process_workers(("asr",)):
@@ -273,11 +256,10 @@ async def test_reconnect_continues_the_session(settings, user):
     assert entries[-1].text == final["text"]
 
 
-async def test_browser_rate_input_is_resampled(settings, user):
+async def test_browser_rate_input_is_resampled(memory_layer, user):
     """A session declared at 48 kHz (what browsers capture) is resampled with anti-aliasing."""
     from streaming.audio import Resampler
 
-    await memory_layer(settings)
     session = await sync_to_async(make_session)(user, input_sample_rate=48000)
     audio48k = Resampler(16000, 48000).process(np.concatenate([silence(0.5), jfk_audio(), silence(1.5)]), last=True)
     async with in_process_workers(("asr",)):
@@ -297,8 +279,7 @@ async def test_browser_rate_input_is_resampled(settings, user):
     assert session.audio_seconds == pytest.approx(13.0, abs=0.05)  # counted at the declared rate
 
 
-async def test_flooding_is_rate_limited_and_the_connection_survives(settings, user):
-    await memory_layer(settings)
+async def test_flooding_is_rate_limited_and_the_connection_survives(memory_layer, settings, user):
     settings.MAX_FRAMES_PER_SECOND = 20
     session = await sync_to_async(make_session)(user)
     communicator, _, _ = await open_socket(session.id, token=await sync_to_async(token_for)(user))
@@ -318,9 +299,8 @@ async def test_flooding_is_rate_limited_and_the_connection_survives(settings, us
     await communicator.disconnect()
 
 
-async def test_unanswered_asr_is_retried_once_then_reported(settings, user):
+async def test_unanswered_asr_is_retried_once_then_reported(memory_layer, settings, user):
     """No ASR worker is running: the request times out, is retried once, then the client is told."""
-    await memory_layer(settings)
     settings.ASR_TIMEOUT = 0.5
     session = await sync_to_async(make_session)(user)
     communicator, _, _ = await open_socket(session.id, token=await sync_to_async(token_for)(user))

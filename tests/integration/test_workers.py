@@ -10,15 +10,9 @@ from channels.layers import get_channel_layer
 from channels.routing import ChannelNameRouter, ProtocolTypeRouter
 
 from streaming.audio import float32_to_pcm16
+from streaming.channel_layers import QUEUE_RANK
 from streaming.runtime import ServiceWorker
-from streaming.workers import (
-    ASR_CHANNEL,
-    ASR_CLOSING_CHANNEL,
-    ASR_FINAL_CHANNEL,
-    _ModelWorker,
-    asr_config,
-    sources,
-)
+from streaming.workers import ASR_CHANNEL, ASR_FINAL_CHANNEL, _ModelWorker, asr_config, queue_rank
 from tests.conftest import in_process_workers
 from tests.speech import jfk_audio
 
@@ -117,47 +111,47 @@ async def test_a_final_does_not_wait_behind_partials(layer, jobs):
         await stop(worker)
 
 
-async def test_a_free_slot_takes_a_closing_partial_before_queued_partials(layer, jobs):
-    """A closing partial can end its utterance, so the next free partial slot takes it before
-    partials queued earlier; while the slot is held, the queued partials stay in the layer for
-    any worker (this one holds at most the closing partial it is waiting to run)."""
+async def test_a_free_slot_takes_a_closing_partial_before_queued_partials(layer, jobs, settings):
+    """A closing partial can end its utterance, so it ranks ahead of partials queued shortly
+    before it; while the only slot is held, every request stays in the layer for any worker
+    (the production topology's workers took closing partials from each other while busy)."""
+    settings.ASR_CLOSING_HEAD_START = 2.0
     channel_layer = get_channel_layer()
+
+    async def send(n: int, closing: bool = False) -> None:
+        await channel_layer.send(ASR_CHANNEL, {"type": "job.run", "n": n, QUEUE_RANK: queue_rank(time.time(), closing)})
+
     worker = await run_worker(slots=1, kind="asr")
     try:
-        await channel_layer.send(ASR_CHANNEL, {"type": "job.run", "n": 1})
+        await send(1)
         await wait_for(lambda: jobs.started == [1])
         for n in (2, 3):
-            await channel_layer.send(ASR_CHANNEL, {"type": "job.run", "n": n})
-        await channel_layer.send(ASR_CLOSING_CHANNEL, {"type": "job.run", "n": 4})
+            await send(n)
+        await send(4, closing=True)
         await asyncio.sleep(0.2)
         assert jobs.started == [1]
-        assert (await asyncio.wait_for(channel_layer.receive(ASR_CHANNEL), 5))["n"] == 2  # not hoarded
-        await channel_layer.send(ASR_CHANNEL, {"type": "job.run", "n": 5})
+        assert (await asyncio.wait_for(channel_layer.receive(ASR_CHANNEL), 5))["n"] == 4  # not hoarded
+        await send(4, closing=True)
+        await send(5)
         jobs.gate.set()
-        await wait_for(lambda: len(jobs.started) == 4)
-        assert jobs.started == [1, 4, 3, 5]
+        await wait_for(lambda: len(jobs.started) == 5)
+        assert jobs.started == [1, 4, 2, 3, 5]
     finally:
         await stop(worker)
 
 
-async def test_a_closing_partial_has_a_head_start_not_a_pass(settings):
-    """Of the requests a free slot could take, the one sent first wins, a closing partial
-    counting as sent ASR_CLOSING_HEAD_START earlier: it overtakes partials queued less than
-    that before it, and a partial that has waited longer still goes first (none starves)."""
+async def test_a_closing_partial_has_a_head_start_not_a_pass(layer, settings):
+    """A closing partial ranks as sent ASR_CLOSING_HEAD_START earlier: it overtakes partials
+    queued less than that before it, and a partial that has waited longer still goes first."""
     settings.ASR_CLOSING_HEAD_START = 0.5
-    worker = ServiceWorker(ProtocolTypeRouter({}), ["asr"], get_channel_layer(), 1)
+    channel_layer = get_channel_layer()
     now = time.time()
-
-    def ready(sent_at: float) -> asyncio.Future:
-        future = asyncio.get_running_loop().create_future()
-        future.set_result({"type": "job.run", "sent_at": sent_at})
-        return future
-
-    closing, partial = ASR_CLOSING_CHANNEL, ASR_CHANNEL
-    for partial_waited, taken, kept in ((0.3, closing, partial), (0.7, partial, closing)):
-        receiving = {closing: ready(now), partial: ready(now - partial_waited)}
-        channel, _ = await worker._take(sources(ASR_CHANNEL), receiving)
-        assert channel == taken and list(receiving) == [kept]  # the other waits for the next slot
+    for waited, first in ((0.3, "closing"), (0.7, "partial")):
+        for name, sent_at, closing in (("partial", now - waited, False), ("closing", now, True)):
+            rank = queue_rank(sent_at, closing)
+            await channel_layer.send(ASR_CHANNEL, {"type": "job.run", "name": name, QUEUE_RANK: rank})
+        received = [(await asyncio.wait_for(channel_layer.receive(ASR_CHANNEL), 5))["name"] for _ in range(2)]
+        assert received[0] == first and sorted(received) == ["closing", "partial"]
 
 
 async def test_partials_decode_on_a_model_of_their_own_at_lower_priority(settings):

@@ -1,0 +1,97 @@
+"""Channel layers whose queues hand out the message of lowest `queue_rank` first.
+
+A rank is a time: when a message counts as sent. Messages without one rank by their arrival,
+so a channel is first in, first out unless a sender says otherwise. The ASR workers' partial
+queue needs it: a closing partial (its answer usually ends the utterance) counts as sent
+ASR_CLOSING_HEAD_START earlier than it was, ahead of the other sessions' partials, yet behind
+a partial that has waited longer than that.
+
+The order lives in the queue, not in the worker, because only there is it shared by every
+worker: a worker that held requests of two channels to choose between them took them from
+the others while it was busy (a closing partial queued 0.43 s at the median in the production
+topology against 0.13 s in the embedded server, docs/benchmarks.md), and a pending receive
+cannot be cancelled without risking its message.
+"""
+
+import asyncio
+import heapq
+import itertools
+import time
+
+from channels.exceptions import ChannelFull
+from channels.layers import InMemoryChannelLayer
+from channels_redis.core import RedisChannelLayer
+
+QUEUE_RANK = "queue_rank"
+
+
+class _Ranked(tuple):
+    """An (expiry, message) item, as the in-memory layer stores it, that sorts by its rank."""
+
+    def __new__(cls, item: tuple[float, dict], order: tuple[float, int]):
+        ranked = super().__new__(cls, item)
+        ranked.order = order
+        return ranked
+
+    def __lt__(self, other: "_Ranked") -> bool:
+        return self.order < other.order
+
+
+class _RankedQueue(asyncio.Queue):
+    """asyncio.Queue of the lowest rank first; ties (and unranked messages) by arrival."""
+
+    def _init(self, maxsize: int) -> None:
+        self._queue: list[_Ranked] = []
+        self._arrivals = itertools.count()
+
+    def _put(self, item: tuple[float, dict]) -> None:
+        rank = item[1].get(QUEUE_RANK, time.time())
+        heapq.heappush(self._queue, _Ranked(item, (rank, next(self._arrivals))))
+
+    def _get(self) -> tuple[float, dict]:
+        return heapq.heappop(self._queue)
+
+
+class RankedInMemoryChannelLayer(InMemoryChannelLayer):
+    """The embedded server's layer: Channels' in-memory layer with ranked queues.
+
+    Channels creates a channel's queue on first use, in `send` or `receive`, and drops it once
+    empty; both make sure a ranked one is there first. Expiry reads the head's (expiry, message)
+    as before; a message behind an expired head of lower rank waits its turn to expire.
+    """
+
+    def _ranked_queue(self, channel: str) -> None:
+        if channel not in self.channels:
+            self.channels[channel] = _RankedQueue(maxsize=self.get_capacity(channel))
+
+    async def send(self, channel: str, message: dict) -> None:
+        self._ranked_queue(channel)
+        await super().send(channel, message)
+
+    async def receive(self, channel: str) -> dict:
+        self._ranked_queue(channel)
+        return await super().receive(channel)
+
+
+class RankedRedisChannelLayer(RedisChannelLayer):
+    """The production layer: channels-redis keeps a channel in a sorted set scored by the send
+    time and pops the lowest score (BZPOPMIN); a ranked message is scored by its rank instead.
+
+    Only `send`'s path for a ranked message on a general channel is written here, as
+    channels-redis 4 writes it (expire old messages, check capacity, add, refresh the key's
+    expiry); everything else, receiving included, is channels-redis's own.
+    """
+
+    async def send(self, channel: str, message: dict) -> None:
+        rank = message.get(QUEUE_RANK)
+        if rank is None or "!" in channel:
+            await super().send(channel, message)
+            return
+        assert self.require_valid_channel_name(channel), "Channel name not valid"
+        channel_key = self.prefix + channel
+        connection = self.connection(next(self._send_index_generator))
+        await connection.zremrangebyscore(channel_key, min=0, max=int(time.time()) - int(self.expiry))
+        if await connection.zcount(channel_key, "-inf", "+inf") >= self.get_capacity(channel):
+            raise ChannelFull()
+        await connection.zadd(channel_key, {self.serialize(message): float(rank)})
+        await connection.expire(channel_key, int(self.expiry))
