@@ -38,7 +38,8 @@ class _Ranked(tuple):
 
 
 class _RankedQueue(asyncio.Queue):
-    """asyncio.Queue of the lowest rank first; ties (and unranked messages) by arrival."""
+    """asyncio.Queue of the lowest rank first; an unranked message ranks by its arrival time,
+    and ties go by arrival."""
 
     def _init(self, maxsize: int) -> None:
         self._queue: list[_Ranked] = []
@@ -57,7 +58,7 @@ class RankedInMemoryChannelLayer(InMemoryChannelLayer):
 
     Channels creates a channel's queue on first use, in `send` or `receive`, and drops it once
     empty; both make sure a ranked one is there first. Expiry reads the head's (expiry, message)
-    as before; a message behind an expired head of lower rank waits its turn to expire.
+    as before, so an expired message behind the head is dropped once it reaches the head.
     """
 
     def _ranked_queue(self, channel: str) -> None:
