@@ -27,7 +27,7 @@ async def test_lowest_rank_first_unranked_by_arrival(layer):
     assert await drain(channel_layer, 5) == [4, 5, 1, 3, 2]
 
 
-async def test_a_ranked_message_respects_the_channel_capacity(layer, settings):
+async def test_a_ranked_message_respects_the_channel_capacity(layer):
     channel_layer = get_channel_layer()
     channel_layer.channel_capacity = channel_layer.compile_capacities({CHANNEL: 2})
     for n in (1, 2):
