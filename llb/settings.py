@@ -239,4 +239,5 @@ RESPONDER_SYSTEM_PROMPT = env_str(
 )
 
 WORKER_HEARTBEAT_INTERVAL = env_int("WORKER_HEARTBEAT_INTERVAL", 10)
+MALLOC_TRIM_INTERVAL = env_float("MALLOC_TRIM_INTERVAL", 60.0)  # workers return free heap pages this often; 0: never
 METRICS_TOKEN = env_str("METRICS_TOKEN")  # when set, /metrics and /readyz need it as a bearer

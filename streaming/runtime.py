@@ -12,7 +12,7 @@ from channels.routing import get_default_application
 from channels.worker import Worker
 from django.conf import settings
 
-from . import heartbeat, services
+from . import heartbeat, memory, services
 from .asr_engine import get_engine
 from .db import database_sync_to_async
 from .tts_engine import get_router
@@ -20,7 +20,7 @@ from .views import session_group
 from .workers import WORKER_CHANNELS, asr_config, reserved_slots, tts_config
 
 log = logging.getLogger(__name__)
-_beating: set[str] = set()
+_running: set[str] = set()  # this process's background loops: the kinds beating, and "memory"
 
 
 def _load_models(kinds: list[str], slots: int) -> dict[str, tuple[str, str]]:
@@ -49,8 +49,8 @@ def _load_models(kinds: list[str], slots: int) -> dict[str, tuple[str, str]]:
 
 
 async def _heartbeats(described: dict[str, tuple[str, str]]) -> None:
-    kinds = [k for k in described if k not in _beating]
-    _beating.update(kinds)
+    kinds = [k for k in described if k not in _running]
+    _running.update(kinds)
     try:
         while True:
             for kind in kinds:
@@ -58,14 +58,27 @@ async def _heartbeats(described: dict[str, tuple[str, str]]) -> None:
                 await database_sync_to_async(heartbeat.beat)(kind, model=model, device=device)
             await asyncio.sleep(settings.WORKER_HEARTBEAT_INTERVAL)
     finally:
-        _beating.difference_update(kinds)
+        _running.difference_update(kinds)
         for kind in kinds:
             await database_sync_to_async(heartbeat.forget)(kind)
 
 
+async def _release_memory() -> None:
+    """Return free heap pages every MALLOC_TRIM_INTERVAL seconds: once per process, however
+    many workers it runs (the embedded server runs two)."""
+    if "memory" in _running or settings.MALLOC_TRIM_INTERVAL <= 0:
+        return
+    _running.add("memory")
+    try:
+        await memory.release_periodically(settings.MALLOC_TRIM_INTERVAL)
+    finally:
+        _running.discard("memory")
+
+
 class ServiceWorker(Worker):
-    """Channels' worker, plus models loaded at start, a heartbeat while it runs, and pull-based
-    flow: a message is taken from the channel layer only when one of `slots` is free.
+    """Channels' worker, plus models loaded at start, a heartbeat while it runs, free memory
+    returned to the system (streaming/memory.py), and pull-based flow: a message is taken from
+    the channel layer only when one of `slots` is free.
 
     Channels' own listener receives without waiting for the consumer, so a busy worker hoarded
     requests that an idle one could have served. And two listeners on one in-memory channel
@@ -85,11 +98,12 @@ class ServiceWorker(Worker):
 
     async def handle(self) -> None:
         described = await asyncio.get_running_loop().run_in_executor(None, _load_models, self.channels, self.slots)
-        beats = asyncio.ensure_future(_heartbeats(described))
+        background = [asyncio.ensure_future(_heartbeats(described)), asyncio.ensure_future(_release_memory())]
         try:
             await super().handle()
         finally:
-            beats.cancel()
+            for task in background:
+                task.cancel()
 
     async def listener(self, channel: str) -> None:
         """Feed `channel`'s pool of slots: a request is received only when a slot is free, so a

@@ -1,6 +1,7 @@
 """Worker flow: a worker takes a message only when it has a free slot, its slots run at once,
 finals have a slot of their own, closing partials are taken before other partials, ASR requests
-past their deadline are dropped, and queued ones are decoded greedily. Through the real Redis and in-memory layers."""
+past their deadline are dropped, queued ones are decoded greedily, and a worker returns free memory
+as it runs. Through the real Redis and in-memory layers."""
 
 import asyncio
 import time
@@ -9,6 +10,7 @@ import pytest
 from channels.layers import get_channel_layer
 from channels.routing import ChannelNameRouter, ProtocolTypeRouter
 
+from streaming import memory
 from streaming.audio import float32_to_pcm16
 from streaming.channel_layers import QUEUE_RANK
 from streaming.runtime import ServiceWorker
@@ -40,11 +42,13 @@ def jobs():
     return Jobs
 
 
-async def run_worker(slots: int, kind: str = CHANNEL) -> asyncio.Task:
+def held_jobs_worker(slots: int = 1, kind: str = CHANNEL) -> ServiceWorker:
     routes = {channel: HeldJob.as_asgi() for channel in (CHANNEL, ASR_CHANNEL, ASR_FINAL_CHANNEL)}
-    worker = ServiceWorker(
-        ProtocolTypeRouter({"channel": ChannelNameRouter(routes)}), [kind], get_channel_layer(), slots
-    )
+    return ServiceWorker(ProtocolTypeRouter({"channel": ChannelNameRouter(routes)}), [kind], get_channel_layer(), slots)
+
+
+async def run_worker(slots: int, kind: str = CHANNEL) -> asyncio.Task:
+    worker = held_jobs_worker(slots, kind)
     return asyncio.ensure_future(asyncio.gather(*(worker.listener(channel) for channel in worker.channels)))
 
 
@@ -232,3 +236,19 @@ async def test_asr_decodes_cheaply_when_requests_queue(layer, settings):
             assert reply["request_id"] == request_id and "error" not in reply
             assert reply["busy"] is busy
             assert "fellow Americans" in "".join(s["text"] for s in reply["segments"])
+
+
+async def test_a_worker_returns_free_memory_while_it_runs(layer, settings, monkeypatch):
+    release = memory.release_free_memory
+    trims = []
+    monkeypatch.setattr(memory, "release_free_memory", lambda: trims.append(release()))
+    settings.MALLOC_TRIM_INTERVAL = 0.05
+    worker = asyncio.ensure_future(held_jobs_worker().handle())
+    try:
+        await wait_for(lambda: len(trims) >= 2)
+        assert all(trims)  # glibc here: each call really trimmed
+    finally:
+        await stop(worker)
+    done = len(trims)
+    await asyncio.sleep(0.2)
+    assert len(trims) == done  # it stops with the worker
