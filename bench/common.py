@@ -11,6 +11,7 @@ import asyncio
 import bisect
 import datetime
 import difflib
+import itertools
 import json
 import os
 import platform
@@ -40,6 +41,7 @@ from tests.speech import JFK_TEXT, frames, jfk_audio, normalise, silence, wer  #
 RESULTS_DIR = ROOT / "bench" / "results"
 SAMPLE_RATE = 16000
 FRAME_S = 0.1  # 100 ms binary frames, as the browser page sends them
+PAUSE_S = 0.8  # a gap between words this long is a pause between sentences (Clip.rotated)
 SESSIONS_PATH = "/api/v1/audio-streaming/sessions"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -275,6 +277,16 @@ def add_target_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=2, help="embedded ASR workers (NUM_WORKERS)")
     parser.add_argument("--out", help="also append the JSON lines to this file (e.g. bench/results/x.jsonl)")
     add_env_arg(parser, "a setting for the embedded server (tuning)")
+    add_phased_arg(parser)
+
+
+def add_phased_arg(parser: argparse.ArgumentParser) -> None:
+    """`--phased`: see `run_level`. Off by default, so figures stay comparable with earlier runs."""
+    parser.add_argument(
+        "--phased",
+        action="store_true",
+        help="clients speak the stream from different sentences (a classroom), not all in step",
+    )
 
 
 def add_env_arg(parser: argparse.ArgumentParser, help: str) -> None:
@@ -354,6 +366,29 @@ class Clip:
             " ".join([self.reference] * times),
             words,
             " ".join([self.offline_text] * times),
+        )
+
+    def rotated(self, at_s: float) -> "Clip":
+        """The clip from the sentence pause nearest `at_s` on, wrapping round to its start: the
+        same stream in another phase, so clients started together do not pause together (a
+        classroom's students do not)."""
+        tokens = normalise(self.reference).split()
+        if tokens != [w.word for w in self.words]:
+            raise ValueError(f"{self.name}: rotating needs offline words equal to the reference")
+        pauses = [(a.end + b.start) / 2 for a, b in itertools.pairwise(self.words) if b.start - a.end >= PAUSE_S]
+        if at_s <= 0 or not pauses:
+            return self
+        cut = round(min(pauses, key=lambda t: abs(t - at_s)) * SAMPLE_RATE)
+        cut_s, k = cut / SAMPLE_RATE, sum(1 for w in self.words if w.end <= cut / SAMPLE_RATE)
+        after = [RefWord(w.word, w.start - cut_s, w.end - cut_s) for w in self.words[k:]]
+        wrapped = self.duration - cut_s
+        before = [RefWord(w.word, w.start + wrapped, w.end + wrapped) for w in self.words[:k]]
+        return Clip(
+            f"{self.name}@{cut_s:.1f}",
+            np.concatenate([self.audio[cut:], self.audio[:cut]]),
+            " ".join(tokens[k:] + tokens[:k]),
+            after + before,
+            " ".join(tokens[k:] + tokens[:k]),  # equal to the reference, as checked above
         )
 
 
@@ -572,9 +607,13 @@ class Level:
     load_after: float
 
 
-def run_level(target: Target, clip: Clip, clients: int, *, speed: float = 1.0, sample_s: float = 1.0) -> Level:
+def run_level(
+    target: Target, clip: Clip, clients: int, *, speed: float = 1.0, sample_s: float = 1.0, phased: bool = False
+) -> Level:
     """Stream `clip` from `clients` concurrent sessions (starts spread over one frame schedule
-    second) and measure server CPU and memory around it."""
+    second) and measure server CPU and memory around it. `phased`: client i streams the clip
+    rotated by i/clients of its length, so the sessions pause at different times."""
+    clips = [clip.rotated(i * clip.duration / clients) if phased else clip for i in range(clients)]
     sessions = [target.create_session() for _ in range(clients)]
     pids = target.all_pids
     load_before = load_avg()
@@ -589,7 +628,7 @@ def run_level(target: Target, clip: Clip, clients: int, *, speed: float = 1.0, s
             try:
                 return await asyncio.gather(
                     *(
-                        stream_clip(target.connect_args(s, i), clip, speed=speed, start_delay=i / clients)
+                        stream_clip(target.connect_args(s, i), clips[i], speed=speed, start_delay=i / clients)
                         for i, s in enumerate(sessions)
                     )
                 )
@@ -605,7 +644,7 @@ def run_level(target: Target, clip: Clip, clients: int, *, speed: float = 1.0, s
         for session in sessions:
             target.end_session(session["id"])
     return Level(
-        figures=[analyse(clip, r) for r in results],
+        figures=[analyse(c, r) for c, r in zip(clips, results, strict=True)],
         results=results,
         wall_s=wall,
         cpu_s=cpu,

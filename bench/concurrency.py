@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -166,21 +166,31 @@ def _interesting(frames: list[str]) -> str:
 
 
 def sweep(
-    target: Target, clip_name: str, levels: list[int], emit: Emitter, *, p95_target: float, profile: int | None = None
+    target: Target,
+    clip_name: str,
+    levels: list[int],
+    emit: Emitter,
+    *,
+    p95_target: float,
+    profile: int | None = None,
+    phased: bool = False,
 ) -> list[dict[str, Any]]:
     clip = load_clip(clip_name)
     records = []
     for clients in levels:
-        if clients == profile:
-            with py_spy(target.all_pids, f"{target.mode}-{clients}", int(clip.duration), emit):
-                records.append(measure(target, clip, clients, emit, bench="concurrency"))
-        else:
-            records.append(measure(target, clip, clients, emit, bench="concurrency"))
+        sampling = (
+            py_spy(target.all_pids, f"{target.mode}-{clients}", int(clip.duration), emit)
+            if clients == profile
+            else nullcontext()
+        )
+        with sampling:
+            records.append(measure(target, clip, clients, emit, bench="concurrency", phased=phased))
     emit(
         {
             "bench": "concurrency.summary",
             **target.describe(),
             "clip": clip.name,
+            "phased": phased,
             "p95_target": p95_target,
             "largest_clients_within_target": largest_within(records, p95_target),
             "levels": [
@@ -202,7 +212,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     emit = Emitter(args.out)
     emit({"bench": "machine", **machine_info()})
     with open_target(args) as target:
-        return sweep(target, args.clip, args.levels, emit, p95_target=args.p95_target, profile=args.profile)
+        return sweep(
+            target, args.clip, args.levels, emit, p95_target=args.p95_target, profile=args.profile, phased=args.phased
+        )
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from bench.common import (  # noqa: E402
     Emitter,
     Target,
     add_env_arg,
+    add_phased_arg,
     env_settings,
     load_clip,
     log,
@@ -134,6 +135,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--clip", default="long")
     parser.add_argument("--out", help="also append the JSON lines to this file")
     add_env_arg(parser, "a setting for every process")
+    add_phased_arg(parser)
     args = parser.parse_args(argv)
     extra = env_settings(args)
     emit = Emitter(args.out)
@@ -143,7 +145,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     for workers in args.asr_workers:
         log(f"production: 2 daphne + {workers} asr + 1 tts worker")
         with production_target(workers, **extra) as target:
-            records += [measure(target, clip, clients, emit, bench="production") for clients in args.levels]
+            records += [
+                measure(target, clip, clients, emit, bench="production", phased=args.phased) for clients in args.levels
+            ]
     return records
 
 

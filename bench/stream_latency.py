@@ -35,11 +35,19 @@ from bench.common import (  # noqa: E402
 
 
 def measure(
-    target: Target, clip: Clip, clients: int, emit: Emitter, *, bench: str = "stream_latency", speed: float = 1.0
+    target: Target,
+    clip: Clip,
+    clients: int,
+    emit: Emitter,
+    *,
+    bench: str = "stream_latency",
+    speed: float = 1.0,
+    phased: bool = False,
 ) -> dict[str, Any]:
     """One level: the summary record (also emitted), plus one record per client."""
-    log(f"{bench}: {clients} client(s) x {clip.name} ({clip.duration:.0f} s) at {speed}x, {target.mode}")
-    level = run_level(target, clip, clients, speed=speed)
+    shape = "phased" if phased else "in step"
+    log(f"{bench}: {clients} client(s) x {clip.name} ({clip.duration:.0f} s) at {speed}x, {shape}, {target.mode}")
+    level = run_level(target, clip, clients, speed=speed, phased=phased)
     for index, figures in enumerate(level.figures):
         emit(
             {
@@ -54,7 +62,7 @@ def measure(
                 "text": figures.text,
             }
         )
-    return emit(level_record(bench, target, clip, clients, level, speed))
+    return emit({**level_record(bench, target, clip, clients, level, speed), "phased": phased})
 
 
 def _median(values: list[float]) -> float | None:
@@ -73,7 +81,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     emit({"bench": "machine", **machine_info()})
     clip = load_clip(args.clip)
     with open_target(args) as target:
-        return [measure(target, clip, args.clients, emit, speed=args.speed) for _ in range(args.repeat)]
+        return [
+            measure(target, clip, args.clients, emit, speed=args.speed, phased=args.phased) for _ in range(args.repeat)
+        ]
 
 
 if __name__ == "__main__":
