@@ -122,7 +122,7 @@ def plot_soak(records: list[dict[str, Any]], path: Path) -> None:
     if not rss:
         return
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
-    top.plot([r["audio_min"] for r in rss], [r["rss_mb"] for r in rss], lw=0.6, alpha=0.6, label="every 5 s")
+    top.plot([r["audio_min"] for r in rss], [r["rss_mb"] for r in rss], lw=0.6, alpha=0.6, label="samples")
     by_minute: dict[int, list[float]] = {}
     for r in rss:
         by_minute.setdefault(int(r["audio_min"]), []).append(r["rss_mb"])
