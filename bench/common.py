@@ -379,17 +379,14 @@ class Clip:
         if at_s <= 0 or not pauses:
             return self
         cut = round(min(pauses, key=lambda t: abs(t - at_s)) * SAMPLE_RATE)
-        cut_s, k = cut / SAMPLE_RATE, sum(1 for w in self.words if w.end <= cut / SAMPLE_RATE)
+        cut_s = cut / SAMPLE_RATE
+        k = sum(1 for w in self.words if w.end <= cut_s)
         after = [RefWord(w.word, w.start - cut_s, w.end - cut_s) for w in self.words[k:]]
         wrapped = self.duration - cut_s
         before = [RefWord(w.word, w.start + wrapped, w.end + wrapped) for w in self.words[:k]]
-        return Clip(
-            f"{self.name}@{cut_s:.1f}",
-            np.concatenate([self.audio[cut:], self.audio[:cut]]),
-            " ".join(tokens[k:] + tokens[:k]),
-            after + before,
-            " ".join(tokens[k:] + tokens[:k]),  # equal to the reference, as checked above
-        )
+        text = " ".join(tokens[k:] + tokens[:k])  # the offline text too: equal to the reference
+        audio = np.concatenate([self.audio[cut:], self.audio[:cut]])
+        return Clip(f"{self.name}@{cut_s:.1f}", audio, text, after + before, text)
 
 
 def offline_words(audio: np.ndarray, offset: float = 0.0) -> tuple[list[RefWord], str]:

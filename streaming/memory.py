@@ -9,14 +9,16 @@ decode on each replica touches its buffers again (+35-50 ms once per interval, n
 
 import asyncio
 import ctypes
+import functools
 import logging
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
 
+@functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's `malloc_trim`, or None where the C library has none (musl, macOS)."""
+    """glibc's `malloc_trim`, or None where the C library has none (musl, macOS); looked up once."""
     try:
         return ctypes.CDLL(None).malloc_trim
     except (AttributeError, OSError):
