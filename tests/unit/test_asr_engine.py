@@ -85,9 +85,15 @@ def test_get_engine_loads_each_config_once(engine):
 
 
 def _thread_niceness() -> dict[int, int]:
-    """Every thread of this process and its niceness (field 19 of /proc/self/task/TID/stat)."""
-    tasks = Path("/proc/self/task")
-    return {int(t.name): int((t / "stat").read_text().rsplit(")", 1)[1].split()[16]) for t in tasks.iterdir()}
+    """Every live thread of this process and its niceness (field 19 of /proc/self/task/TID/stat);
+    a thread that ends between the listing and the read (earlier tests' helpers) is left out."""
+    niceness = {}
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            niceness[int(task.name)] = int((task / "stat").read_text().rsplit(")", 1)[1].split()[16])
+        except (FileNotFoundError, ProcessLookupError):  # ENOENT or ESRCH, by the moment of the read
+            continue
+    return niceness
 
 
 def test_a_niced_engine_decodes_in_threads_of_that_niceness_and_leaves_the_rest_alone(jfk):
