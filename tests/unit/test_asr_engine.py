@@ -102,8 +102,8 @@ def test_a_niced_engine_decodes_in_threads_of_that_niceness_and_leaves_the_rest_
     before = _thread_niceness()
     base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     niced = AsrEngine(AsrConfig(num_workers=2, nice=7))
-    started = {tid: nice for tid, nice in _thread_niceness().items() if tid not in before}
-    assert len(started) >= 2 and set(started.values()) == {base + 7}  # a thread per replica, at least
+    started = [nice for tid, nice in _thread_niceness().items() if tid not in before]
+    assert started.count(base + 7) >= 2  # a thread per replica, at least (others may come and go meanwhile)
     assert all(_thread_niceness().get(tid, nice) == nice for tid, nice in before.items())
     assert wer(JFK_TEXT, " ".join(s["text"] for s in niced.transcribe(jfk, language="en", prompt=None))) < 0.1
 
