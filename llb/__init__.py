@@ -1,36 +1,6 @@
-"""LLB Voice's Django project.
+"""LLB Voice's Django project. Importing it first sets what native libraries read once, at start
+(`process_env`: one OpenBLAS thread, CTranslate2's widest kernels)."""
 
-Two process-wide settings must come before numpy and CTranslate2 start:
+from llb import process_env
 
-- OpenBLAS (numpy's BLAS, used for Whisper's log-mel features) otherwise starts a thread per core
-  that spins between calls. Measured: a decode loop on one thread used 1.44 cores with it, 1.0
-  without, and ran 13 % faster.
-- CTranslate2 dispatches its own kernels no further than AVX2 unless told (`CT2_FORCE_CPU_ISA`);
-  where the CPU has every AVX-512 extension those kernels use, a busy decode took 16 % less time
-  on the benchmark machine, the same words within the noise (docs/benchmarks.md, "CPU kernels").
-"""
-
-import os
-from pathlib import Path
-
-AVX512_FLAGS = frozenset({"avx512f", "avx512cd", "avx512vl", "avx512dq", "avx512bw"})  # CTranslate2's check
-
-
-def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
-    """The instruction-set flags of the first CPU (Linux); none where there is no such file."""
-    try:
-        text = cpuinfo.read_text()
-    except OSError:
-        return frozenset()
-    line = next((line for line in text.splitlines() if line.startswith("flags")), "")
-    return frozenset(line.partition(":")[2].split())
-
-
-def ctranslate2_isa(flags: frozenset[str]) -> str | None:
-    """The `CT2_FORCE_CPU_ISA` to set: AVX512 where the CPU has all of it, else CTranslate2's own choice."""
-    return "AVX512" if flags >= AVX512_FLAGS else None
-
-
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-if "CT2_FORCE_CPU_ISA" not in os.environ and (isa := ctranslate2_isa(cpu_flags())):
-    os.environ["CT2_FORCE_CPU_ISA"] = isa
+process_env.apply()

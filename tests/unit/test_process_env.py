@@ -1,11 +1,11 @@
-"""The process-wide settings `llb/__init__.py` makes before numpy and CTranslate2 start."""
+"""The process-wide settings `llb.process_env` makes (on importing llb) before numpy and CTranslate2 start."""
 
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from llb import AVX512_FLAGS, cpu_flags, ctranslate2_isa
+from llb.process_env import AVX512_FLAGS, cpu_flags, ctranslate2_isa
 
 ROOT = Path(__file__).resolve().parents[2]
 
