@@ -17,12 +17,13 @@ AVX512_FLAGS = frozenset({"avx512f", "avx512cd", "avx512vl", "avx512dq", "avx512
 
 
 def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
-    """The instruction-set flags of the first CPU (Linux); none where there is no such file."""
+    """The instruction-set flags of the first CPU (Linux); none where there is no such file. Read
+    up to that line only: the file repeats it for every core, and every process starts here."""
     try:
-        text = cpuinfo.read_text()
+        with cpuinfo.open() as lines:
+            line = next((line for line in lines if line.startswith("flags")), "")
     except OSError:
         return frozenset()
-    line = next((line for line in text.splitlines() if line.startswith("flags")), "")
     return frozenset(line.partition(":")[2].split())
 
 
