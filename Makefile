@@ -31,8 +31,11 @@ browser:
 	@command -v chromium >/dev/null && fc-list :lang=zh | grep -q . || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk; }
 
+# Style, formatting and the architecture's import contracts (.importlinter).
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 test: install browser lint
 	$(PY) -m pytest

@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--timed", type=int, default=150)
     parser.add_argument("--out")
     args = parser.parse_args(argv)
-    from streaming.asr_engine import AsrConfig, AsrEngine
+    from streaming.engines.asr.engine import AsrConfig, AsrEngine
 
     emit = Emitter(args.out)
     emit({"bench": "machine", **machine_info()})

@@ -39,7 +39,7 @@ def _breakdown(engine: Any, audio: Any, beam: int, repeat: int) -> dict[str, flo
     the whole call without word timestamps (the difference to `call_s` is the alignment pass)."""
     from faster_whisper.audio import pad_or_trim
 
-    from streaming.asr_engine import context_frames
+    from streaming.engines.asr.engine import context_frames
 
     model = engine.model
     model.call.min_frames = context_frames(engine.config.min_context_s)  # as `engine.transcribe` sets it
@@ -68,8 +68,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--contexts", type=float, nargs="+", default=[10, 30], help="WHISPER_MIN_CONTEXT values")
     parser.add_argument("--out")
     args = parser.parse_args(argv)
-    from streaming.asr_engine import AsrConfig, AsrEngine
-    from streaming.vad import StreamingVad
+    from streaming.core.vad import StreamingVad
+    from streaming.engines.asr.engine import AsrConfig, AsrEngine
 
     emit = Emitter(args.out)
     emit({"bench": "machine", **machine_info()})

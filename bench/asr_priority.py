@@ -1,7 +1,7 @@
 """How long a final decode takes while partial decodes fill every core, by the partials' niceness.
 
 An ASR worker decodes finals on one model and partials on another whose CTranslate2 threads run
-at `ASR_PARTIAL_NICE` (streaming/asr_engine.py). Here, in one process as in a worker: a final
+at `ASR_PARTIAL_NICE` (streaming/engines/asr/engine.py). Here, in one process as in a worker: a final
 replica alone, then beside `--partial-threads` threads decoding back to back on a partial model
 built at each `--nices` value; a 6 s JFK window, busy decodes (greedy, 10 s) as under load.
 
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--finals", type=int, default=10, help="final decodes timed per niceness")
     parser.add_argument("--out")
     args = parser.parse_args(argv)
-    from streaming.asr_engine import AsrConfig, AsrEngine
+    from streaming.engines.asr.engine import AsrConfig, AsrEngine
 
     emit = Emitter(args.out)
     emit({"bench": "machine", **machine_info()})

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from streaming.audio import float32_to_pcm16  # noqa: E402
+from streaming.core.audio import float32_to_pcm16  # noqa: E402
 from tests.live_server import bootstrap_login, embedded_env, login, running_server  # noqa: E402
 from tests.speech import JFK_TEXT, frames, jfk_audio, normalise, silence, wer  # noqa: E402
 
@@ -392,7 +392,7 @@ class Clip:
 def offline_words(audio: np.ndarray, offset: float = 0.0) -> tuple[list[RefWord], str]:
     """Word times and text of a whole-file decode with the service's engine and model, as Whisper was
     designed (30 s windows, not the service's shorter context)."""
-    from streaming.asr_engine import AsrConfig, get_engine
+    from streaming.engines.asr.engine import AsrConfig, get_engine
 
     segments = get_engine(AsrConfig(min_context_s=30)).transcribe(audio, language="en", prompt=None)
     words = [

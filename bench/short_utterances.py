@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--busy", action="store_true", help="also the busy decode (greedy, 10 s context)")
     parser.add_argument("--out")
     args = parser.parse_args(argv)
-    from streaming.asr_engine import AsrConfig, AsrEngine
+    from streaming.engines.asr.engine import AsrConfig, AsrEngine
 
     emit = Emitter(args.out)
     emit({"bench": "machine", **machine_info()})

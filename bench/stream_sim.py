@@ -23,8 +23,8 @@ if __package__ in (None, ""):
 import numpy as np  # noqa: E402  (after bench: one OpenBLAS thread)
 
 from bench.common import FRAME_S, SAMPLE_RATE, Clip, Emitter, load_clip, machine_info, stats  # noqa: E402
-from streaming.asr_engine import AsrConfig, AsrEngine  # noqa: E402
-from streaming.transcriber import AsrRequest, StreamTranscriber, TranscriberConfig, TranscriptUpdate  # noqa: E402
+from streaming.core.transcriber import AsrRequest, StreamTranscriber, TranscriberConfig, TranscriptUpdate  # noqa: E402
+from streaming.engines.asr.engine import AsrConfig, AsrEngine  # noqa: E402
 from tests.speech import normalise, silence, wer  # noqa: E402
 
 

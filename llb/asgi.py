@@ -11,9 +11,10 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
-from streaming.routing import websocket_urlpatterns, worker_channels  # noqa: E402
-from streaming.runtime import EmbeddedRuntime  # noqa: E402
-from streaming.ws_auth import websocket_auth_stack  # noqa: E402
+from streaming.realtime.auth import websocket_auth_stack  # noqa: E402
+from streaming.realtime.routing import websocket_urlpatterns  # noqa: E402
+from streaming.workers.routing import worker_channels  # noqa: E402
+from streaming.workers.runtime import EmbeddedRuntime  # noqa: E402
 
 application = EmbeddedRuntime(
     ProtocolTypeRouter(

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "streaming",  # before channels: its runworker adds model preloading and heartbeats
     "channels",
+    "school",
     "sessions_admin",
 ]
 
@@ -119,7 +120,7 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             # channels-redis, with closing partials ahead in the `asr` queue (queue_rank).
-            "BACKEND": "streaming.channel_layers.RankedRedisChannelLayer",
+            "BACKEND": "streaming.realtime.channel_layers.RankedRedisChannelLayer",
             "CONFIG": {
                 # channels-redis blocks 5 s in BZPOPMIN; redis-py 8 times reads out after 5 s by
                 # default, which kills idle sockets. Reads must outlast the block.
@@ -140,7 +141,7 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "streaming.channel_layers.RankedInMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "streaming.realtime.channel_layers.RankedInMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # ASR/TTS workers as tasks inside the server process (embedded) or `runworker asr tts` (production).

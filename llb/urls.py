@@ -2,9 +2,9 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from streaming import health as ops
-from streaming import pages
-from streaming import views as api_views
+from streaming.web import api as api_views
+from streaming.web import health as ops
+from streaming.web import pages
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -13,7 +13,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
-    path("api/v1/audio-streaming/", include("streaming.urls")),
+    path("api/v1/audio-streaming/", include("streaming.web.urls")),
     path("api/v1/openapi.json", api_views.openapi, name="openapi"),
     path("healthz", ops.healthz, name="healthz"),
     path("readyz", ops.readyz, name="readyz"),

@@ -1,6 +1,6 @@
 """Admin for sessions and transcripts, classrooms, API tokens, workers and the health dashboard.
 
-Roles (see sessions_admin/roles.py): operators see and manage everything here; teachers see
+Roles (see school/roles.py): operators see and manage everything here; teachers see
 the sessions and transcripts of their students (and their own) and may close them, nothing
 else. Transcripts are records, so they are read-only for everyone; only a superuser deletes.
 """
@@ -22,6 +22,10 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from school.models import Classroom
+from school.roles import is_operator, is_teacher
+from sessions_admin import charts
+from sessions_admin.models import ServiceHealth
 from streaming import live_stats, services
 from streaming.errors import ServiceError
 from streaming.models import (
@@ -32,12 +36,9 @@ from streaming.models import (
     StreamingSession,
     WorkerHeartbeat,
 )
+from streaming.realtime.messages import session_group
 from streaming.selectors import sessions_visible_to
-from streaming.views import session_group
-
-from . import charts, dashboard
-from .models import Classroom, ServiceHealth
-from .roles import is_operator, is_teacher
+from streaming.web import dashboard
 
 SHORT_ID = re.compile(r"^[0-9a-f]{4,8}$")
 

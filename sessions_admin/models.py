@@ -1,23 +1,6 @@
-"""School structure for roles (classrooms) and the admin's service-health entry."""
-
-from django.conf import settings
-from django.db import models
+"""The admin's service-health entry (classrooms live in the school app)."""
 
 from streaming.models import WorkerHeartbeat
-
-
-class Classroom(models.Model):
-    """A class: its teachers may watch and close the sessions of its students."""
-
-    name = models.CharField(max_length=200, unique=True)
-    teachers = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="classrooms_taught", blank=True)
-    students = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="classrooms", blank=True)
-
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class ServiceHealth(WorkerHeartbeat):

@@ -8,11 +8,10 @@ from django.core.paginator import EmptyPage, Paginator
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from sessions_admin import roles
-
-from . import live_stats
-from .errors import forbidden, invalid_field, not_found
-from .models import ConversationEntry, SessionStatus, StreamingSession, WorkerHeartbeat, WorkerKind
+from school import roles
+from streaming import live_stats
+from streaming.errors import forbidden, invalid_field, not_found
+from streaming.models import ConversationEntry, SessionStatus, StreamingSession, WorkerHeartbeat, WorkerKind
 
 MAX_PAGE_SIZE = 200
 

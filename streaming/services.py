@@ -11,9 +11,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
-from .errors import ServiceError, invalid_field
-from .languages import SESSION_LANGUAGES, asr_supports
-from .models import ApiToken, ConversationEntry, EntryRole, SessionStatus, StreamingSession, hash_token
+from streaming.engines.asr.languages import SESSION_LANGUAGES, asr_supports
+from streaming.errors import ServiceError, invalid_field
+from streaming.models import ApiToken, ConversationEntry, EntryRole, SessionStatus, StreamingSession, hash_token
 
 TTS_TRANSPORTS = ("json", "binary")
 TTS_ENCODINGS = ("hex", "base64")
@@ -158,6 +158,12 @@ def issue_api_token(*, user: AbstractBaseUser, name: str) -> tuple[ApiToken, str
     raw = token.assign_new_key()
     token.save()
     return token, raw
+
+
+def bearer_token(authorization: str) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, or None."""
+    scheme, _, value = authorization.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
 def authenticate_token(raw: str):

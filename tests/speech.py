@@ -9,7 +9,7 @@ import jiwer
 import numpy as np
 
 if TYPE_CHECKING:
-    from streaming.tts_engine import PiperEngine
+    from streaming.engines.tts.engine import PiperEngine
 
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 JFK_PATH = SHARED_DATA / "jfk.flac"
@@ -26,7 +26,7 @@ def wer(reference: str, hypothesis: str) -> float:
 
 @cache
 def jfk_audio() -> np.ndarray:
-    from streaming.audio import load_audio_file
+    from streaming.core.audio import load_audio_file
 
     assert JFK_PATH.exists(), f"shared test data missing: {JFK_PATH}"
     return load_audio_file(str(JFK_PATH))
@@ -50,7 +50,7 @@ def has_jfk_phrase(text: str) -> bool:
 def offline_transcript(key: str = "jfk") -> str:
     """Whole-file transcription with the same bundled model: the WER baseline, as
     Whisper was designed (30 s windows, not the service's shorter context)."""
-    from streaming.asr_engine import AsrConfig, get_engine
+    from streaming.engines.asr.engine import AsrConfig, get_engine
 
     segments = get_engine(AsrConfig(min_context_s=30)).transcribe(jfk_audio(), language="en", prompt=None)
     return " ".join(s["text"].strip() for s in segments)
@@ -64,7 +64,7 @@ def frames(pcm: bytes, frame_bytes: int = 3200):
 
 @cache
 def _steady_piper() -> "PiperEngine":
-    from streaming.tts_engine import PiperEngine  # here: it loads ONNX Runtime
+    from streaming.engines.tts.engine import PiperEngine  # here: it loads ONNX Runtime
 
     return PiperEngine(steady=True)
 
@@ -76,7 +76,7 @@ def piper_speech(text: str) -> np.ndarray:
     about one "The cat sat on the warm mat." in ten came out as "the cats out on the warm map"
     to tiny.en even offline, and a test then failed for the dice, not the code.
     """
-    from streaming.audio import Resampler, pcm16_to_float32
+    from streaming.core.audio import Resampler, pcm16_to_float32
 
     synthesis = _steady_piper().synthesize(text, "en")
     return Resampler(synthesis.sample_rate, 16000).process(pcm16_to_float32(synthesis.pcm), last=True)

@@ -5,44 +5,42 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('streaming', '0001_initial'),
+        ("streaming", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ServiceHealth',
-            fields=[
-            ],
+            name="ServiceHealth",
+            fields=[],
             options={
-                'verbose_name': 'service health',
-                'verbose_name_plural': 'service health',
-                'proxy': True,
-                'indexes': [],
-                'constraints': [],
+                "verbose_name": "service health",
+                "verbose_name_plural": "service health",
+                "proxy": True,
+                "indexes": [],
+                "constraints": [],
             },
-            bases=('streaming.workerheartbeat',),
+            bases=("streaming.workerheartbeat",),
         ),
         migrations.CreateModel(
-            name='Classroom',
+            name="Classroom",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, unique=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=200, unique=True)),
                 (
-                    'students',
-                    models.ManyToManyField(blank=True, related_name='classrooms', to=settings.AUTH_USER_MODEL),
+                    "students",
+                    models.ManyToManyField(blank=True, related_name="classrooms", to=settings.AUTH_USER_MODEL),
                 ),
                 (
-                    'teachers',
-                    models.ManyToManyField(blank=True, related_name='classrooms_taught', to=settings.AUTH_USER_MODEL),
+                    "teachers",
+                    models.ManyToManyField(blank=True, related_name="classrooms_taught", to=settings.AUTH_USER_MODEL),
                 ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
     ]

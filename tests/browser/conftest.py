@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
-from streaming.audio import float32_to_pcm16, load_audio_file
+from streaming.core.audio import float32_to_pcm16, load_audio_file
 from tests.live_server import DAPHNE, ROOT, bootstrap_login, embedded_env, free_port
 from tests.speech import JFK_PATH
 

@@ -7,7 +7,7 @@ from django.test import Client
 
 from streaming.models import ConversationEntry, SessionStatus, StreamingSession
 from streaming.services import add_user_utterance
-from tests.conftest import make_session, token_for
+from tests.support import make_session, token_for
 
 API = "/api/v1/audio-streaming"
 pytestmark = pytest.mark.django_db

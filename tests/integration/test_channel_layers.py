@@ -1,4 +1,4 @@
-"""The ranked channel layers (streaming/channel_layers.py), through the real Redis and in memory:
+"""The ranked channel layers (streaming/realtime/channel_layers.py), through the real Redis and in memory:
 a channel hands out the lowest `queue_rank` first, unranked messages by arrival, and keeps
 Channels' capacity and expiry."""
 
@@ -9,7 +9,7 @@ import pytest
 from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 
-from streaming.channel_layers import QUEUE_RANK
+from streaming.realtime.channel_layers import QUEUE_RANK
 
 pytestmark = pytest.mark.asyncio
 CHANNEL = "ranked-test"

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import websockets
 
-from streaming.audio import float32_to_pcm16
+from streaming.core.audio import float32_to_pcm16
 from tests.live_server import bootstrap_login, embedded_env, login, manage, running_server
 from tests.speech import JFK_TEXT, frames, jfk_audio, silence, wer
 

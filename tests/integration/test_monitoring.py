@@ -15,14 +15,14 @@ from django.test import Client
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from sessions_admin.dashboard import percentile
-from sessions_admin.models import Classroom
+from school.models import Classroom
 from streaming import metrics
-from streaming.health import pending_requests
 from streaming.models import ConversationEntry, SessionStatus, WorkerHeartbeat
+from streaming.realtime.channel_layers import pending_requests
+from streaming.realtime.messages import session_group
 from streaming.services import add_assistant_reply, add_user_utterance, touch_session
-from streaming.views import session_group
-from tests.conftest import REDIS_LAYER, make_session
+from streaming.web.dashboard import percentile
+from tests.support import REDIS_LAYER, make_session
 
 pytestmark = pytest.mark.django_db
 SESSIONS = "/admin/streaming/streamingsession/"
@@ -283,9 +283,9 @@ def test_metrics_parse_and_move(user, settings):
 @pytest.mark.asyncio
 async def test_metrics_move_when_a_session_streams(layer, user):
     """Real speech through the WebSocket and an in-process worker moves the streaming counters."""
-    from streaming.audio import float32_to_pcm16
-    from tests.conftest import in_process_workers, open_socket, token_for
+    from streaming.core.audio import float32_to_pcm16
     from tests.speech import frames, jfk_audio, silence
+    from tests.support import in_process_workers, open_socket, token_for
 
     session = await sync_to_async(make_session)(user)
     before = await sync_to_async(scrape)()

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from asgiref.sync import sync_to_async
 
-from streaming.audio import float32_to_pcm16
+from streaming.core.audio import float32_to_pcm16
+from streaming.core.text_split import split_sentences
 from streaming.models import ConversationEntry, EntryRole
-from streaming.text_split import split_sentences
-from tests.conftest import in_process_workers, make_session, open_socket, token_for
 from tests.speech import frames, jfk_audio, silence
+from tests.support import in_process_workers, make_session, open_socket, token_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 

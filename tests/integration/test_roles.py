@@ -14,12 +14,12 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.test import Client
 
-from sessions_admin.models import Classroom
+from school.models import Classroom
 from streaming import selectors
 from streaming.errors import ServiceError
 from streaming.models import SessionStatus
 from streaming.services import add_user_utterance
-from tests.conftest import make_session, open_socket, token_for
+from tests.support import make_session, open_socket, token_for
 
 API = "/api/v1/audio-streaming"
 SESSIONS = "/admin/streaming/streamingsession/"

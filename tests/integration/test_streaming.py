@@ -14,9 +14,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
 
-from streaming.audio import float32_to_pcm16
+from streaming.core.audio import float32_to_pcm16
 from streaming.models import ConversationEntry, EntryRole, WorkerHeartbeat
-from tests.conftest import in_process_workers, make_session, open_socket, token_for
 from tests.speech import (
     JFK_TEXT,
     frames,
@@ -28,6 +27,7 @@ from tests.speech import (
     silence,
     wer,
 )
+from tests.support import in_process_workers, make_session, open_socket, token_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 PACE_S = 0.025  # 100 ms frames at 4x real time: fast tests, still many decodes and seams
@@ -132,7 +132,7 @@ def worker_process(user):
 
 
 async def test_jfk_through_redis_and_a_worker_process(user, worker_process):
-    assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "streaming.channel_layers.RankedRedisChannelLayer"
+    assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "streaming.realtime.channel_layers.RankedRedisChannelLayer"
     session = await sync_to_async(make_session)(user)
     messages = await run_jfk(session, await sync_to_async(token_for)(user))
     await sync_to_async(check_jfk)(messages, session)
@@ -258,7 +258,7 @@ async def test_reconnect_continues_the_session(memory_layer, user):
 
 async def test_browser_rate_input_is_resampled(memory_layer, user):
     """A session declared at 48 kHz (what browsers capture) is resampled with anti-aliasing."""
-    from streaming.audio import Resampler
+    from streaming.core.audio import Resampler
 
     session = await sync_to_async(make_session)(user, input_sample_rate=48000)
     audio48k = Resampler(16000, 48000).process(np.concatenate([silence(0.5), jfk_audio(), silence(1.5)]), last=True)

@@ -6,7 +6,7 @@ from asgiref.sync import sync_to_async
 from django.test import Client
 
 from streaming.models import SessionStatus
-from tests.conftest import make_session, open_socket, token_for
+from tests.support import make_session, open_socket, token_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 

@@ -10,13 +10,15 @@ import pytest
 from channels.layers import get_channel_layer
 from channels.routing import ChannelNameRouter, ProtocolTypeRouter
 
-from streaming import memory
-from streaming.audio import float32_to_pcm16
-from streaming.channel_layers import QUEUE_RANK
-from streaming.runtime import ServiceWorker
-from streaming.workers import ASR_CHANNEL, ASR_FINAL_CHANNEL, _ModelWorker, asr_config, queue_rank
-from tests.conftest import in_process_workers
+from streaming.core.audio import float32_to_pcm16
+from streaming.realtime.channel_layers import QUEUE_RANK
+from streaming.realtime.messages import ASR_CHANNEL, ASR_FINAL_CHANNEL
+from streaming.realtime.recognition import queue_rank
+from streaming.workers import memory
+from streaming.workers.consumers import _ModelWorker, asr_config
+from streaming.workers.runtime import ServiceWorker
 from tests.speech import jfk_audio
+from tests.support import in_process_workers
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 CHANNEL = "jobs"

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from faster_whisper import WhisperModel
 
-from streaming import asr_engine
-from streaming.asr_engine import (
+from streaming.core.stabilizer import Segment, SegmentFilter
+from streaming.engines.asr import engine as asr_engine
+from streaming.engines.asr.engine import (
     AsrConfig,
     AsrEngine,
     encoder_frames,
@@ -18,7 +19,6 @@ from streaming.asr_engine import (
     resolve_device,
     resolve_model_path,
 )
-from streaming.stabilizer import Segment, SegmentFilter
 from tests.speech import JFK_PATH, JFK_TEXT, wer
 
 SAMPLE_RATE = 16000

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from streaming.audio import (
+from streaming.core.audio import (
     SAMPLE_RATE,
     Resampler,
     float32_to_pcm16,

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from streaming.audio_buffer import AudioBuffer
+from streaming.core.audio_buffer import AudioBuffer
 
 RATE = 16000
 

@@ -5,7 +5,7 @@ import ctypes
 
 import pytest
 
-from streaming import memory, runtime
+from streaming.workers import memory, runtime
 
 MB = 1024 * 1024
 

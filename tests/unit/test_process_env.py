@@ -30,7 +30,7 @@ def test_cpu_flags_come_from_the_first_cpu_and_are_empty_without_proc(tmp_path):
 def _selected_isa(**env: str) -> str:
     """The ISA CTranslate2 reports when a fresh process imports llb and loads the ASR model."""
     clean = {k: v for k, v in os.environ.items() if k != "CT2_FORCE_CPU_ISA"}
-    code = "import llb; from streaming.asr_engine import AsrConfig, AsrEngine; AsrEngine(AsrConfig())"
+    code = "import llb; from streaming.engines.asr.engine import AsrConfig, AsrEngine; AsrEngine(AsrConfig())"
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env={**clean, "CT2_VERBOSE": "1", **env},
         capture_output=True, text=True, timeout=120, check=True,

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from streaming import protocol
-from streaming.rate_limit import ConnectionLimits
+from streaming.core import protocol
+from streaming.core.rate_limit import ConnectionLimits
 
 MAX = 1024
 

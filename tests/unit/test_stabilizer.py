@@ -2,7 +2,7 @@
 
 import pytest
 
-from streaming.stabilizer import (
+from streaming.core.stabilizer import (
     LocalAgreementStabilizer,
     Segment,
     SegmentFilter,
@@ -310,7 +310,7 @@ OVERLAP_S = 0.5
 
 @pytest.fixture(scope="module")
 def engine():
-    from streaming.asr_engine import AsrConfig, AsrEngine
+    from streaming.engines.asr.engine import AsrConfig, AsrEngine
 
     return AsrEngine(AsrConfig())
 

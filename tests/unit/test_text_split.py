@@ -2,7 +2,7 @@
 
 import pytest
 
-from streaming.text_split import split_sentences
+from streaming.core.text_split import split_sentences
 
 
 def test_english_sentences_keep_their_punctuation():

@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from streaming.stabilizer import words_text
-from streaming.transcriber import StreamTranscriber, TranscriberConfig
-from streaming.vad import VadConfig
+from streaming.core.stabilizer import words_text
+from streaming.core.transcriber import StreamTranscriber, TranscriberConfig
+from streaming.core.vad import VadConfig
 from tests.speech import jfk_audio, silence
 
 RATE = 16000

@@ -15,9 +15,9 @@ import pytest
 import soxr
 from faster_whisper import WhisperModel
 
-from streaming import tts_engine
-from streaming.text_split import split_sentences
-from streaming.tts_engine import (
+from streaming.core.text_split import split_sentences
+from streaming.engines.tts import engine as tts_engine
+from streaming.engines.tts.engine import (
     AudioCache,
     CoquiEngine,
     EspeakEngine,

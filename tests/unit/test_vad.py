@@ -5,8 +5,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from streaming.audio import SAMPLE_RATE, load_audio_file
-from streaming.vad import SpeechEnd, SpeechStart, StreamingVad, VadConfig, VadEvent
+from streaming.core.audio import SAMPLE_RATE, load_audio_file
+from streaming.core.vad import SpeechEnd, SpeechStart, StreamingVad, VadConfig, VadEvent
 
 JFK = "/work/shared/data/jfk.flac"
 CHUNK_100MS = SAMPLE_RATE // 10

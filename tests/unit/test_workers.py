@@ -1,6 +1,6 @@
 """The worker's memory of each session's newest started request (no model, no channel layer)."""
 
-from streaming.workers import NewestStarted
+from streaming.workers.consumers import NewestStarted
 
 
 def test_a_request_older_than_one_started_of_its_session_is_refused():

@@ -2,7 +2,7 @@
 
 from channels.management.commands import runworker
 
-from streaming.runtime import ServiceWorker
+from streaming.workers.runtime import ServiceWorker
 
 
 class Command(runworker.Command):

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from .models import WorkerHeartbeat
+from streaming.models import WorkerHeartbeat
 
 handled: Counter[str] = Counter()  # requests served by this process, by worker kind
 HOST = socket.gethostname()

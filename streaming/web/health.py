@@ -5,64 +5,29 @@ service, so: with METRICS_TOKEN set they need `Authorization: Bearer <METRICS_TO
 only loopback requests that did not come through a proxy, and logged-in operators, get them.
 """
 
-import asyncio
 import hmac
 import ipaddress
-import time
 from collections.abc import Callable
 from http import HTTPStatus
 
-from asgiref.sync import async_to_sync
-from channels.layers import BaseChannelLayer, get_channel_layer
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from sessions_admin.roles import is_operator
+from school.roles import is_operator
+from streaming.errors import ServiceError
+from streaming.models import WorkerKind
+from streaming.realtime.channel_layers import ping
+from streaming.selectors import live_workers
+from streaming.services import bearer_token
+from streaming.web.exposition import exposition
+from streaming.web.http_api import error_response
 
-from .errors import ServiceError
-from .http_api import bearer_token, error_response
-from .models import WorkerKind
-
-LAYER_TIMEOUT_S = 2.0
 # A request relayed by a reverse proxy arrives from loopback too; it is not a local request.
 PROXY_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
-
-
-# --- channel-layer figures --------------------------------------------------------------------
-
-
-def _is_redis_layer(layer: BaseChannelLayer) -> bool:
-    return hasattr(layer, "ring_size") and hasattr(layer, "connection") and hasattr(layer, "prefix")
-
-
-async def _redis_pending(layer, channel: str) -> int:
-    """channels-redis keeps a channel's queue in a sorted set scored by send time, one per host."""
-    if "!" in channel:
-        key, indexes = layer.prefix + layer.non_local_name(channel), [layer.consistent_hash(channel)]
-    else:
-        key, indexes = layer.prefix + channel, range(layer.ring_size)  # general channels: any host
-    not_expired = time.time() - int(layer.expiry)
-    total = 0
-    for index in indexes:
-        total += await asyncio.wait_for(layer.connection(index).zcount(key, not_expired, "+inf"), LAYER_TIMEOUT_S)
-    return total
-
-
-def pending_requests(channel: str, layer: BaseChannelLayer | None = None) -> int:
-    """Messages waiting on a channel (e.g. `asr`): sent, not yet received by any worker."""
-    layer = layer or get_channel_layer()
-    if _is_redis_layer(layer):
-        return async_to_sync(_redis_pending)(layer, channel)
-    queue = getattr(layer, "channels", {}).get(channel)  # InMemoryChannelLayer: name -> asyncio.Queue
-    return queue.qsize() if queue is not None else 0
-
-
-async def _redis_ping(layer) -> None:
-    for index in range(layer.ring_size):
-        await asyncio.wait_for(layer.connection(index).ping(), LAYER_TIMEOUT_S)
 
 
 # --- readiness checks -------------------------------------------------------------------------
@@ -76,15 +41,12 @@ def check_database() -> dict:
 
 def check_channel_layer() -> dict:
     layer = get_channel_layer()
-    if _is_redis_layer(layer):
-        async_to_sync(_redis_ping)(layer)
+    ping(layer)
     return {"backend": type(layer).__name__}
 
 
 def check_workers() -> dict:
     """At least one worker of each kind with a fresh heartbeat."""
-    from .selectors import live_workers
-
     counts = {kind: live_workers(kind).count() for kind in WorkerKind.values}
     missing = [kind for kind, count in counts.items() if count == 0]
     if missing:
@@ -172,7 +134,5 @@ def readyz(request: HttpRequest) -> JsonResponse:
 @operations_view
 def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus text exposition."""
-    from . import metrics as llb_metrics
-
-    body, content_type = llb_metrics.exposition()
+    body, content_type = exposition()
     return HttpResponse(body, content_type=content_type)

@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator
 import httpx
 from django.conf import settings
 
-from .db import database_sync_to_async
-from .models import ConversationEntry, EntryRole
-from .text_split import split_sentences
+from streaming.core.text_split import split_sentences
+from streaming.db import database_sync_to_async
+from streaming.models import ConversationEntry, EntryRole
 
 log = logging.getLogger(__name__)
 

@@ -12,12 +12,13 @@ from channels.routing import get_default_application
 from channels.worker import Worker
 from django.conf import settings
 
-from . import heartbeat, memory, services
-from .asr_engine import get_engine
-from .db import database_sync_to_async
-from .tts_engine import get_router
-from .views import session_group
-from .workers import WORKER_CHANNELS, asr_config, reserved_slots, tts_config
+from streaming import services
+from streaming.db import database_sync_to_async
+from streaming.engines.asr.engine import get_engine
+from streaming.engines.tts.engine import get_router
+from streaming.realtime.messages import WORKER_CHANNELS, session_group
+from streaming.workers import heartbeat, memory
+from streaming.workers.consumers import asr_config, reserved_slots, tts_config
 
 log = logging.getLogger(__name__)
 _running: set[str] = set()  # this process's background loops: the kinds beating, and "memory"
@@ -77,7 +78,7 @@ async def _release_memory() -> None:
 
 class ServiceWorker(Worker):
     """Channels' worker, plus models loaded at start, a heartbeat while it runs, free memory
-    returned to the system (streaming/memory.py), and pull-based flow: a message is taken from
+    returned to the system (streaming/workers/memory.py), and pull-based flow: a message is taken from
     the channel layer only when one of `slots` is free.
 
     Channels' own listener receives without waiting for the consumer, so a busy worker hoarded
@@ -108,7 +109,7 @@ class ServiceWorker(Worker):
     async def listener(self, channel: str) -> None:
         """Feed `channel`'s pool of slots: a request is received only when a slot is free, so a
         busy worker holds none that an idle one could serve; the layer hands out the lowest
-        `queue_rank` first (streaming/channel_layers.py: closing partials)."""
+        `queue_rank` first (streaming/realtime/channel_layers.py: closing partials)."""
         slots = reserved_slots(channel) or self.slots
         free = asyncio.Semaphore(slots)
         scope = {"type": "channel", "channel": channel, "slots": slots, "shared_slots": self.slots}

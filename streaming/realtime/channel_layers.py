@@ -18,8 +18,9 @@ import heapq
 import itertools
 import time
 
+from asgiref.sync import async_to_sync
 from channels.exceptions import ChannelFull
-from channels.layers import InMemoryChannelLayer
+from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
 from channels_redis.core import RedisChannelLayer
 
 QUEUE_RANK = "queue_rank"
@@ -96,3 +97,45 @@ class RankedRedisChannelLayer(RedisChannelLayer):
             raise ChannelFull()
         await connection.zadd(channel_key, {self.serialize(message): float(rank)})
         await connection.expire(channel_key, int(self.expiry))
+
+
+# --- queue figures and reachability ----------------------------------------------------------
+
+LAYER_TIMEOUT_S = 2.0
+
+
+def _is_redis_layer(layer: BaseChannelLayer) -> bool:
+    return hasattr(layer, "ring_size") and hasattr(layer, "connection") and hasattr(layer, "prefix")
+
+
+async def _redis_pending(layer, channel: str) -> int:
+    """channels-redis keeps a channel's queue in a sorted set scored by send time, one per host."""
+    if "!" in channel:
+        key, indexes = layer.prefix + layer.non_local_name(channel), [layer.consistent_hash(channel)]
+    else:
+        key, indexes = layer.prefix + channel, range(layer.ring_size)  # general channels: any host
+    not_expired = time.time() - int(layer.expiry)
+    total = 0
+    for index in indexes:
+        total += await asyncio.wait_for(layer.connection(index).zcount(key, not_expired, "+inf"), LAYER_TIMEOUT_S)
+    return total
+
+
+def pending_requests(channel: str, layer: BaseChannelLayer | None = None) -> int:
+    """Messages waiting on a channel (e.g. `asr`): sent, not yet received by any worker."""
+    layer = layer or get_channel_layer()
+    if _is_redis_layer(layer):
+        return async_to_sync(_redis_pending)(layer, channel)
+    queue = getattr(layer, "channels", {}).get(channel)  # InMemoryChannelLayer: name -> asyncio.Queue
+    return queue.qsize() if queue is not None else 0
+
+
+async def _redis_ping(layer) -> None:
+    for index in range(layer.ring_size):
+        await asyncio.wait_for(layer.connection(index).ping(), LAYER_TIMEOUT_S)
+
+
+def ping(layer: BaseChannelLayer) -> None:
+    """Raise unless every Redis host of the layer answers (the in-memory layer always does)."""
+    if _is_redis_layer(layer):
+        async_to_sync(_redis_ping)(layer)

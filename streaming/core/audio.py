@@ -34,15 +34,11 @@ class Resampler:
 
     def __init__(self, in_rate: int, out_rate: int = SAMPLE_RATE) -> None:
         if not MIN_INPUT_RATE <= in_rate <= MAX_INPUT_RATE:
-            raise ValueError(
-                f"sample rate {in_rate} Hz is outside {MIN_INPUT_RATE}..{MAX_INPUT_RATE} Hz"
-            )
+            raise ValueError(f"sample rate {in_rate} Hz is outside {MIN_INPUT_RATE}..{MAX_INPUT_RATE} Hz")
         self.in_rate = in_rate
         self.out_rate = out_rate
         self._stream = (
-            None
-            if in_rate == out_rate
-            else soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality="HQ")
+            None if in_rate == out_rate else soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality="HQ")
         )
 
     def process(self, samples: np.ndarray, last: bool = False) -> np.ndarray:

@@ -9,12 +9,12 @@ import uuid
 
 from django.conf import settings
 
-from . import metrics, protocol, services
-from .db import database_sync_to_async
-from .replies import Reply
-from .tts_engine import Synthesis, to_wav
-
-TTS_CHANNEL = "tts"
+from streaming import metrics, services
+from streaming.core import protocol
+from streaming.db import database_sync_to_async
+from streaming.engines.tts.engine import Synthesis, to_wav
+from streaming.realtime.messages import TTS_CHANNEL
+from streaming.realtime.replies import Reply
 
 
 class SpokenRepliesMixin:

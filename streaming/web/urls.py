@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from streaming.web import api as views
 
 app_name = "streaming"
 urlpatterns = [

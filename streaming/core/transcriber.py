@@ -15,9 +15,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .audio_buffer import AudioBuffer
-from .stabilizer import LocalAgreementStabilizer, Segment, Word, words_text
-from .vad import SpeechEnd, SpeechStart, StreamingVad, VadConfig
+from streaming.core.audio_buffer import AudioBuffer
+from streaming.core.stabilizer import LocalAgreementStabilizer, Segment, Word, words_text
+from streaming.core.vad import SpeechEnd, SpeechStart, StreamingVad, VadConfig
 
 IDLE_KEEP_S = 1.0  # audio kept before speech is confirmed, so its start is not lost
 MIN_WINDOW_S = 0.3  # never decode less than this

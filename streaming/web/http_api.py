@@ -9,8 +9,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
-from .errors import ServiceError
-from .services import authenticate_token
+from streaming.errors import ServiceError
+from streaming.services import authenticate_token, bearer_token
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 MAX_JSON_BODY = 64 * 1024
@@ -21,11 +21,6 @@ def error_response(error: ServiceError) -> JsonResponse:
     if error.status == HTTPStatus.UNAUTHORIZED:
         response["WWW-Authenticate"] = 'Bearer realm="llb"'
     return response
-
-
-def bearer_token(authorization: str) -> str | None:
-    scheme, _, value = authorization.partition(" ")
-    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
 def _csrf_failure(request: HttpRequest) -> ServiceError | None:

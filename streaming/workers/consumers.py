@@ -16,34 +16,15 @@ from concurrent.futures import ThreadPoolExecutor
 from channels.consumer import AsyncConsumer
 from django.conf import settings
 
-from . import heartbeat
-from .asr_engine import AsrConfig, get_engine
-from .audio import pcm16_to_float32
-from .replies import Reply
-from .text_split import split_sentences
-from .tts_engine import TtsConfig, get_router
+from streaming.core.audio import pcm16_to_float32
+from streaming.core.text_split import split_sentences
+from streaming.engines.asr.engine import AsrConfig, get_engine
+from streaming.engines.tts.engine import TtsConfig, get_router
+from streaming.realtime.messages import ASR_CHANNEL, ASR_FINAL_CHANNEL
+from streaming.realtime.replies import Reply
+from streaming.workers import heartbeat
 
 log = logging.getLogger(__name__)
-
-ASR_CHANNEL = "asr"
-# Final decodes (the end of an utterance) have a channel of their own, with slots and a model
-# reserved in every ASR worker (ASR_FINAL_SLOTS): a student's final text does not queue behind
-# the partials of every other session, and its decode gets a core before theirs (asr_config).
-ASR_FINAL_CHANNEL = "asr-final"
-WORKER_CHANNELS = {"asr": (ASR_CHANNEL, ASR_FINAL_CHANNEL), "tts": ("tts",)}  # each kind's slot pools
-ALL_WORKER_CHANNELS = tuple(c for pools in WORKER_CHANNELS.values() for c in pools)
-
-
-def queue_rank(sent_at: float, closing: bool) -> float:
-    """A partial's place in the `asr` queue (streaming/channel_layers.py): its send time, a
-    closing partial's ASR_CLOSING_HEAD_START earlier.
-
-    A closing partial is sent once a pause has lasted the VAD's padding, and its answer usually
-    ends the utterance without a final decode: the final delay is its queue wait, the other
-    partials' only their next update. Yet a partial that has waited longer than the head start
-    still goes first, so none starves.
-    """
-    return sent_at - settings.ASR_CLOSING_HEAD_START if closing else sent_at
 
 
 def reserved_slots(channel: str) -> int | None:

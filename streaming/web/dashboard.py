@@ -12,10 +12,10 @@ from django.conf import settings
 from django.db.models import Sum
 from django.utils import timezone
 
-from streaming.health import pending_requests
 from streaming.models import ConversationEntry, EntryRole, StreamingSession, WorkerHeartbeat, WorkerKind
+from streaming.realtime.channel_layers import pending_requests
+from streaming.realtime.messages import ALL_WORKER_CHANNELS
 from streaming.selectors import iso, live_workers, service_health
-from streaming.workers import ALL_WORKER_CHANNELS
 
 WINDOWS_MINUTES = {"last5m": 5, "last60m": 60}
 PERCENTILES = (50, 90, 95, 99)

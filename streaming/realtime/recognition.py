@@ -10,16 +10,29 @@ import time
 
 from django.conf import settings
 
-from . import metrics, protocol, services
-from .audio import float32_to_pcm16, pcm16_to_float32
-from .channel_layers import QUEUE_RANK
-from .db import database_sync_to_async
-from .responder import respond
-from .transcriber import TranscriberConfig, TranscriptUpdate
-from .vad import VadConfig
-from .workers import ASR_CHANNEL, ASR_FINAL_CHANNEL, queue_rank
+from streaming import metrics, services
+from streaming.core import protocol
+from streaming.core.audio import float32_to_pcm16, pcm16_to_float32
+from streaming.core.transcriber import TranscriberConfig, TranscriptUpdate
+from streaming.core.vad import VadConfig
+from streaming.db import database_sync_to_async
+from streaming.realtime.channel_layers import QUEUE_RANK
+from streaming.realtime.messages import ASR_CHANNEL, ASR_FINAL_CHANNEL
+from streaming.realtime.responder import respond
 
 log = logging.getLogger(__name__)
+
+
+def queue_rank(sent_at: float, closing: bool) -> float:
+    """A partial's place in the `asr` queue (streaming/realtime/channel_layers.py): its send time, a
+    closing partial's ASR_CLOSING_HEAD_START earlier.
+
+    A closing partial is sent once a pause has lasted the VAD's padding, and its answer usually
+    ends the utterance without a final decode: the final delay is its queue wait, the other
+    partials' only their next update. Yet a partial that has waited longer than the head start
+    still goes first, so none starves.
+    """
+    return sent_at - settings.ASR_CLOSING_HEAD_START if closing else sent_at
 
 
 def transcriber_config() -> TranscriberConfig:

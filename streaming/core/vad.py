@@ -133,9 +133,7 @@ class StreamingVad:
         batch[0, :CONTEXT_SAMPLES] = self._context
         batch[1:, :CONTEXT_SAMPLES] = frames[:-1, -CONTEXT_SAMPLES:]
         batch[:, CONTEXT_SAMPLES:] = frames
-        probs, self._h, self._c = _get_session().run(
-            None, {"input": batch, "h": self._h, "c": self._c}
-        )
+        probs, self._h, self._c = _get_session().run(None, {"input": batch, "h": self._h, "c": self._c})
         self._context = frames[-1, -CONTEXT_SAMPLES:].copy()
         first = self.samples_seen - len(self._pending) - count * FRAME_SAMPLES
         events: list[VadEvent] = []

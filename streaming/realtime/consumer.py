@@ -6,17 +6,18 @@ import time
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from . import live_stats, metrics, protocol, selectors, services
-from .audio import Resampler
-from .db import database_sync_to_async
-from .errors import ServiceError
-from .models import StreamingSession
-from .rate_limit import ConnectionLimits
-from .recognition import RecognitionMixin, transcriber_config
-from .replies import Reply
-from .speaking import SpokenRepliesMixin
-from .transcriber import StreamTranscriber
-from .views import session_group
+from streaming import live_stats, metrics, selectors, services
+from streaming.core import protocol
+from streaming.core.audio import Resampler
+from streaming.core.rate_limit import ConnectionLimits
+from streaming.core.transcriber import StreamTranscriber
+from streaming.db import database_sync_to_async
+from streaming.errors import ServiceError
+from streaming.models import StreamingSession
+from streaming.realtime.messages import session_group
+from streaming.realtime.recognition import RecognitionMixin, transcriber_config
+from streaming.realtime.replies import Reply
+from streaming.realtime.speaking import SpokenRepliesMixin
 
 FLUSH_INTERVAL_S = 1.0
 

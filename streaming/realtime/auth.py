@@ -11,9 +11,8 @@ from channels.auth import AuthMiddlewareStack
 from channels.security.websocket import OriginValidator
 from django.conf import settings
 
-from .db import database_sync_to_async
-from .http_api import bearer_token
-from .services import authenticate_token
+from streaming.db import database_sync_to_async
+from streaming.services import authenticate_token, bearer_token
 
 
 def _scope_token(scope) -> str | None:

@@ -8,9 +8,9 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import ensure_csrf_cookie
 
-from .languages import asr_supports
-from .models import SessionStatus, StreamingSession
-from .selectors import session_summary
+from streaming.engines.asr.languages import asr_supports
+from streaming.models import SessionStatus, StreamingSession
+from streaming.selectors import session_summary
 
 # Everything the page's JavaScript says to the student, translated on the server.
 # `{name}` placeholders are filled in by the script.

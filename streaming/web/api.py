@@ -6,15 +6,12 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.http import HttpRequest, JsonResponse
 
-from sessions_admin import dashboard, roles
-
-from . import selectors, services
-from .http_api import api_view, json_body
-from .openapi import openapi_document
-
-
-def session_group(session_id) -> str:
-    return f"session.{session_id}"
+from school import roles
+from streaming import selectors, services
+from streaming.realtime.messages import session_group
+from streaming.web import dashboard
+from streaming.web.http_api import api_view, json_body
+from streaming.web.openapi import openapi_document
 
 
 def _create_session(request: HttpRequest) -> JsonResponse:

@@ -1,0 +1,51 @@
+"""Helpers for tests that talk to the service: sessions, tokens, sockets, in-process workers."""
+
+import asyncio
+import contextlib
+
+from channels.layers import get_channel_layer
+from channels.routing import get_default_application
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+
+from streaming import services
+from streaming.workers.runtime import embedded_workers
+
+REDIS_LAYER = settings.CHANNEL_LAYERS["default"]
+MEMORY_LAYER = {"BACKEND": "streaming.realtime.channel_layers.RankedInMemoryChannelLayer"}
+
+
+def make_session(user, **data):
+    return services.create_session(user=user, data=data)
+
+
+def token_for(user) -> str:
+    return services.issue_api_token(user=user, name="test")[1]
+
+
+@contextlib.asynccontextmanager
+async def in_process_workers(kinds=("asr", "tts")):
+    """The ASR/TTS workers as tasks in this event loop, exactly as the embedded server runs them."""
+    workers = [w for w in embedded_workers(get_channel_layer()) if w.channels[0] in kinds]
+    tasks = [asyncio.ensure_future(w.arun()) for w in workers]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def open_socket(session_id, token: str | None = None, origin: bytes | None = b"http://localhost", headers=()):
+    """Connect to the session's WebSocket and return (communicator, first message)."""
+    all_headers = list(headers)
+    if token:
+        all_headers.append((b"authorization", f"Bearer {token}".encode()))
+    if origin:
+        all_headers.append((b"origin", origin))
+    communicator = WebsocketCommunicator(
+        get_default_application(), f"/api/v1/audio-streaming/ws/{session_id}", headers=all_headers
+    )
+    connected, _ = await communicator.connect(timeout=10)
+    first = await communicator.receive_json_from(timeout=10) if connected else None
+    return communicator, connected, first
