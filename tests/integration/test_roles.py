@@ -203,7 +203,7 @@ def test_teacher_cannot_open_another_class_session_or_entry(school, sessions):
     [
         "/admin/sessions_admin/servicehealth/",
         "/admin/sessions_admin/servicehealth/data.json",
-        "/admin/sessions_admin/classroom/",
+        "/admin/school/classroom/",
         "/admin/streaming/apitoken/",
         "/admin/streaming/workerheartbeat/",
         "/admin/auth/user/",

