@@ -34,9 +34,20 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from streaming.core.audio import float32_to_pcm16  # noqa: E402
+from streaming.core.audio import float32_to_pcm16, load_audio_file  # noqa: E402
 from tests.live_server import bootstrap_login, embedded_env, login, running_server  # noqa: E402
-from tests.speech import JFK_TEXT, frames, jfk_audio, normalise, silence, wer  # noqa: E402
+from tests.speech import (  # noqa: E402
+    JFK_TEXT,
+    SHARED_DATA,
+    ZH_CLIPS,
+    cer,
+    characters,
+    frames,
+    jfk_audio,
+    normalise,
+    silence,
+    wer,
+)
 
 RESULTS_DIR = ROOT / "bench" / "results"
 SAMPLE_RATE = 16000
@@ -328,9 +339,19 @@ def warm_up(target: Target) -> None:
 # --- speech ----------------------------------------------------------------------------------
 
 
+def tokens(text: str, language: str = "en") -> list[str]:
+    """What latency and error rates count: normalised words, or characters for Chinese."""
+    return list(characters(text)) if language == "zh" else normalise(text).split()
+
+
+def error_rate(reference: str, hypothesis: str, language: str = "en") -> float:
+    """WER, or CER for Chinese (Simplified, without punctuation)."""
+    return cer(reference, hypothesis) if language == "zh" else wer(reference, hypothesis)
+
+
 @dataclass(frozen=True)
 class RefWord:
-    word: str  # normalised (see tests.speech.normalise)
+    word: str  # one token (see `tokens`)
     start: float  # seconds in the clip
     end: float
 
@@ -344,6 +365,7 @@ class Clip:
     reference: str
     words: list[RefWord]
     offline_text: str
+    language: str = "en"  # the session language its clients ask for
 
     @property
     def duration(self) -> float:
@@ -366,15 +388,16 @@ class Clip:
             " ".join([self.reference] * times),
             words,
             " ".join([self.offline_text] * times),
+            self.language,
         )
 
     def rotated(self, at_s: float) -> "Clip":
         """The clip from the sentence pause nearest `at_s` on, wrapping round to its start: the
         same stream in another phase, so clients started together do not pause together (a
         classroom's students do not)."""
-        tokens = normalise(self.reference).split()
-        if tokens != [w.word for w in self.words]:
-            raise ValueError(f"{self.name}: rotating needs offline words equal to the reference")
+        reference = tokens(self.reference, self.language)
+        if len(reference) != len(self.words):
+            raise ValueError(f"{self.name}: rotating needs as many offline words as reference words")
         pauses = [(a.end + b.start) / 2 for a, b in itertools.pairwise(self.words) if b.start - a.end >= PAUSE_S]
         if at_s <= 0 or not pauses:
             return self
@@ -384,24 +407,29 @@ class Clip:
         after = [RefWord(w.word, w.start - cut_s, w.end - cut_s) for w in self.words[k:]]
         wrapped = self.duration - cut_s
         before = [RefWord(w.word, w.start + wrapped, w.end + wrapped) for w in self.words[:k]]
-        text = " ".join(tokens[k:] + tokens[:k])  # the offline text too: equal to the reference
+        joiner = "" if self.language == "zh" else " "
+        text = joiner.join(reference[k:] + reference[:k])
+        offline = joiner.join(w.word for w in after + before)
         audio = np.concatenate([self.audio[cut:], self.audio[:cut]])
-        return Clip(f"{self.name}@{cut_s:.1f}", audio, text, after + before, text)
+        return Clip(f"{self.name}@{cut_s:.1f}", audio, text, after + before, offline, self.language)
 
 
-def offline_words(audio: np.ndarray, offset: float = 0.0) -> tuple[list[RefWord], str]:
-    """Word times and text of a whole-file decode with the service's engine and model, as Whisper was
-    designed (30 s windows, not the service's shorter context)."""
-    from streaming.engines.asr.engine import AsrConfig, get_engine
+def offline_words(audio: np.ndarray, offset: float = 0.0, language: str = "en") -> tuple[list[RefWord], str]:
+    """Token times and text of a whole-file decode with the service's engine and the model of the
+    language, as Whisper was designed (30 s windows, not the service's shorter context). Chinese
+    words are split into characters as the service splits them."""
+    from streaming.core.stabilizer import Segment
+    from streaming.engines.asr.engine import BUNDLED_MODEL, BUNDLED_MULTILINGUAL_MODEL, AsrConfig, get_engine
 
-    segments = get_engine(AsrConfig(min_context_s=30)).transcribe(audio, language="en", prompt=None)
+    model = BUNDLED_MODEL if language == "en" else BUNDLED_MULTILINGUAL_MODEL
+    segments = get_engine(AsrConfig(model=model, min_context_s=30)).transcribe(audio, language=language, prompt=None)
     words = [
-        RefWord(token, offset + w["start"], offset + w["end"])
+        RefWord(token, w.start, w.end)
         for segment in segments
-        for w in segment["words"]
-        for token in normalise(w["word"]).split()
+        for w in Segment.from_dict(segment, offset).words
+        for token in tokens(w.text, language)
     ]
-    return words, " ".join(s["text"].strip() for s in segments)
+    return words, ("" if language == "zh" else " ").join(s["text"].strip() for s in segments)
 
 
 def jfk_clip() -> Clip:
@@ -412,14 +440,38 @@ def jfk_clip() -> Clip:
     return Clip("jfk", audio, JFK_TEXT, words, text)
 
 
+ZH_PAUSES_S = (1.2, 1.0, 1.5, 0.9, 1.3)
+
+
+def zh_clip() -> Clip:
+    """The shared Mandarin recordings twice over (the second time in reverse order), with pauses
+    of 0.9-1.5 s between them: about a minute of a class reading aloud."""
+    names = list(ZH_CLIPS) + list(reversed(ZH_CLIPS))
+    pieces, words, offline, reference = [silence(0.5)], [], [], []
+    position = 0.5
+    for i, name in enumerate(names):
+        audio = load_audio_file(str(SHARED_DATA / "zh" / name))
+        piece_words, piece_text = offline_words(audio, position, "zh")
+        words += piece_words
+        offline.append(piece_text)
+        reference.append(ZH_CLIPS[name])
+        pause = ZH_PAUSES_S[i % len(ZH_PAUSES_S)]
+        pieces += [audio, silence(pause)]
+        position += len(audio) / SAMPLE_RATE + pause
+    pieces.append(silence(1.5))
+    return Clip("zh", np.concatenate(pieces).astype(np.float32), "".join(reference), words, "".join(offline), "zh")
+
+
 def load_clip(name: str) -> Clip:
     if name == "jfk":
         return jfk_clip()
+    if name == "zh":
+        return zh_clip()
     if name == "long":
         from bench.make_long_stream import long_clip
 
         return long_clip()
-    raise SystemExit(f"unknown clip {name!r} (jfk, long)")
+    raise SystemExit(f"unknown clip {name!r} (jfk, long, zh)")
 
 
 # --- the streaming client --------------------------------------------------------------------
@@ -548,17 +600,17 @@ def analyse(clip: Clip, result: StreamResult) -> ClientFigures:
     mapping: dict[int, int] = {}
     done = 0
     for received, data in result.transcripts:
-        tokens = normalise(data["text"]).split()
+        shown_tokens = tokens(data["text"], clip.language)
         if data["is_final"]:
-            del first_seen[done + len(tokens) :]
-            local = _align_final(clip.words, tokens, data["start"], data["end"])
+            del first_seen[done + len(shown_tokens) :]
+            local = _align_final(clip.words, shown_tokens, data["start"], data["end"])
             mapping.update({done + i: j for i, j in local.items()})
-            finals.append((received, done, done + len(tokens)))
+            finals.append((received, done, done + len(shown_tokens)))
             final_texts.append(data["text"])
-            done += len(tokens)
-        shown = done if data["is_final"] else done + len(tokens)
+            done += len(shown_tokens)
+        shown = done if data["is_final"] else done + len(shown_tokens)
         first_seen.extend([received] * (shown - len(first_seen)))
-    hyp = normalise(" ".join(final_texts)).split()
+    hyp = tokens(" ".join(final_texts), clip.language)
 
     def sent(position: int) -> float:
         end = clip.words[mapping[position]].end
@@ -577,7 +629,7 @@ def analyse(clip: Clip, result: StreamResult) -> ClientFigures:
         word_latencies=[first_seen[p] - sent(p) for p in timed],
         word_send_times=[sent(p) - result.started for p in timed],
         final_delays=delays,
-        wer=wer(clip.reference, " ".join(final_texts)),
+        wer=error_rate(clip.reference, " ".join(final_texts), clip.language),
         text=" ".join(final_texts),
         utterances=len(finals),
         words_shown=len(hyp),
@@ -592,6 +644,7 @@ class Level:
     """One measurement: `clients` concurrent streams of the same clip."""
 
     figures: list[ClientFigures]
+    clips: list[Clip]
     results: list[StreamResult]
     wall_s: float
     cpu_s: float | None
@@ -605,13 +658,22 @@ class Level:
 
 
 def run_level(
-    target: Target, clip: Clip, clients: int, *, speed: float = 1.0, sample_s: float = 1.0, phased: bool = False
+    target: Target,
+    clip: Clip,
+    clients: int,
+    *,
+    speed: float = 1.0,
+    sample_s: float = 1.0,
+    phased: bool = False,
+    mix: Clip | None = None,
 ) -> Level:
     """Stream `clip` from `clients` concurrent sessions (starts spread over one frame schedule
     second) and measure server CPU and memory around it. `phased`: client i streams the clip
-    rotated by i/clients of its length, so the sessions pause at different times."""
-    clips = [clip.rotated(i * clip.duration / clients) if phased else clip for i in range(clients)]
-    sessions = [target.create_session() for _ in range(clients)]
+    rotated by i/clients of its length, so the sessions pause at different times. `mix`: every
+    other client streams this clip instead, in a session of its language (a mixed classroom)."""
+    spoken = [mix if mix is not None and i % 2 else clip for i in range(clients)]
+    clips = [c.rotated(i * c.duration / clients) if phased else c for i, c in enumerate(spoken)]
+    sessions = [target.create_session(language=c.language) for c in clips]
     pids = target.all_pids
     load_before = load_avg()
     try:
@@ -642,6 +704,7 @@ def run_level(
             target.end_session(session["id"])
     return Level(
         figures=[analyse(c, r) for c, r in zip(clips, results, strict=True)],
+        clips=clips,
         results=results,
         wall_s=wall,
         cpu_s=cpu,
@@ -669,6 +732,7 @@ def level_record(bench: str, target: Target, clip: Clip, clients: int, level: Le
         "bench": bench,
         **target.describe(),
         "clip": clip.name,
+        "error_metric": "cer" if clip.language == "zh" else "wer",
         "clients": clients,
         "speed": speed,
         "audio_s": round(audio_s, 1),
@@ -677,7 +741,7 @@ def level_record(bench: str, target: Target, clip: Clip, clients: int, level: Le
         **stats(delays, "final_delay"),
         "wer": round(float(np.mean([f.wer for f in level.figures])), 4),
         "wer_max": round(max(f.wer for f in level.figures), 4),
-        "wer_offline": round(wer(clip.reference, clip.offline_text), 4),
+        "wer_offline": round(error_rate(clip.reference, clip.offline_text, clip.language), 4),
         "utterances": sum(f.utterances for f in level.figures),
         "words_unmatched": sum(f.words_unmatched for f in level.figures),
         "lag_max": round(max(f.lag_max for f in level.figures), 3),
@@ -695,4 +759,19 @@ def level_record(bench: str, target: Target, clip: Clip, clients: int, level: Le
         "load_before": level.load_before,
         "load_after": level.load_after,
     }
+    languages = sorted({c.language for c in level.clips})
+    if len(languages) > 1:
+        record["by_language"] = {language: _language_figures(level, language) for language in languages}
     return record
+
+
+def _language_figures(level: Level, language: str) -> dict[str, Any]:
+    """A mixed level's latencies and error rate for the clients of one language."""
+    figures = [f for f, c in zip(level.figures, level.clips, strict=True) if c.language == language]
+    return {
+        "clients": len(figures),
+        "error_metric": "cer" if language == "zh" else "wer",
+        **stats([x for f in figures for x in f.word_latencies], "word_latency"),
+        **stats([x for f in figures for x in f.final_delays], "final_delay"),
+        "wer": round(float(np.mean([f.wer for f in figures])), 4),
+    }

@@ -174,8 +174,10 @@ def sweep(
     p95_target: float,
     profile: int | None = None,
     phased: bool = False,
+    mix_name: str | None = None,
 ) -> list[dict[str, Any]]:
     clip = load_clip(clip_name)
+    mix = load_clip(mix_name) if mix_name else None
     records = []
     for clients in levels:
         sampling = (
@@ -184,12 +186,13 @@ def sweep(
             else nullcontext()
         )
         with sampling:
-            records.append(measure(target, clip, clients, emit, bench="concurrency", phased=phased))
+            records.append(measure(target, clip, clients, emit, bench="concurrency", phased=phased, mix=mix))
     emit(
         {
             "bench": "concurrency.summary",
             **target.describe(),
             "clip": clip.name,
+            "mix": mix_name,
             "phased": phased,
             "p95_target": p95_target,
             "largest_clients_within_target": largest_within(records, p95_target),
@@ -205,7 +208,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_target_args(parser)
     parser.add_argument("--levels", type=int, nargs="+", default=list(LEVELS))
-    parser.add_argument("--clip", default="long")
+    parser.add_argument("--clip", default="long", help="jfk | long (default) | zh (Mandarin)")
+    parser.add_argument("--mix", help="every other client streams this clip instead (e.g. --clip long --mix zh)")
     parser.add_argument("--p95-target", type=float, default=2.0)
     parser.add_argument("--profile", type=int, help="sample the server with py-spy during this level")
     args = parser.parse_args(argv)
@@ -213,7 +217,14 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     emit({"bench": "machine", **machine_info()})
     with open_target(args) as target:
         return sweep(
-            target, args.clip, args.levels, emit, p95_target=args.p95_target, profile=args.profile, phased=args.phased
+            target,
+            args.clip,
+            args.levels,
+            emit,
+            p95_target=args.p95_target,
+            profile=args.profile,
+            phased=args.phased,
+            mix_name=args.mix,
         )
 
 

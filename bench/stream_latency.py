@@ -43,17 +43,19 @@ def measure(
     bench: str = "stream_latency",
     speed: float = 1.0,
     phased: bool = False,
+    mix: Clip | None = None,
 ) -> dict[str, Any]:
     """One level: the summary record (also emitted), plus one record per client."""
     shape = "phased" if phased else "in step"
     log(f"{bench}: {clients} client(s) x {clip.name} ({clip.duration:.0f} s) at {speed}x, {shape}, {target.mode}")
-    level = run_level(target, clip, clients, speed=speed, phased=phased)
+    level = run_level(target, clip, clients, speed=speed, phased=phased, mix=mix)
     for index, figures in enumerate(level.figures):
         emit(
             {
                 "bench": f"{bench}.client",
                 "clients": clients,
                 "client": index,
+                "language": level.clips[index].language,
                 "word_latency_p50": _median(figures.word_latencies),
                 "final_delays": [round(d, 3) for d in figures.final_delays],
                 "wer": round(figures.wer, 4),

@@ -37,6 +37,21 @@ def test_the_first_client_and_a_clip_without_pauses_are_not_rotated():
     assert no_pause.rotated(0.5) is no_pause
 
 
-def test_rotating_needs_a_reference_that_matches_the_word_times():
+def test_rotating_needs_a_reference_word_for_every_timed_word():
     with pytest.raises(ValueError, match="reference"):
-        clip("One two tree four.").rotated(2.6)
+        clip("One two three.").rotated(2.6)
+
+
+def test_a_misheard_word_is_cut_with_its_reference_word():
+    rotated = clip("One two tree four.").rotated(2.6)
+    assert rotated.reference == "tree four one two" and rotated.offline_text == "three four one two"
+
+
+def test_a_chinese_clip_rotates_by_characters():
+    words = [
+        RefWord(c, 0.5 + 0.3 * i + (1.5 if i >= 2 else 0), 0.7 + 0.3 * i + (1.5 if i >= 2 else 0))
+        for i, c in enumerate("你好老师")
+    ]
+    chinese = Clip("zh", np.zeros(5 * SAMPLE_RATE, np.float32), "你好，老师。", words, "你好老师", "zh")
+    rotated = chinese.rotated(2.0)
+    assert rotated.reference == rotated.offline_text == "老师你好" and rotated.language == "zh"
