@@ -9,7 +9,7 @@ import jiwer
 import numpy as np
 
 if TYPE_CHECKING:
-    from streaming.engines.tts.engine import PiperEngine
+    from streaming.engines.tts.piper import PiperEngine
 
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 JFK_PATH = SHARED_DATA / "jfk.flac"
@@ -85,7 +85,7 @@ def frames(pcm: bytes, frame_bytes: int = 3200):
 
 @cache
 def _steady_piper() -> "PiperEngine":
-    from streaming.engines.tts.engine import PiperEngine  # here: it loads ONNX Runtime
+    from streaming.engines.tts.piper import PiperEngine  # here: it loads ONNX Runtime
 
     return PiperEngine(steady=True)
 

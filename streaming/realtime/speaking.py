@@ -12,7 +12,8 @@ from django.conf import settings
 from streaming import metrics, services
 from streaming.core import protocol
 from streaming.db import database_sync_to_async
-from streaming.engines.tts.engine import Synthesis, to_wav
+from streaming.engines.tts.base import Synthesis
+from streaming.engines.tts.wav import to_wav
 from streaming.realtime.messages import TTS_CHANNEL
 from streaming.realtime.replies import Reply
 

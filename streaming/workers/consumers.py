@@ -19,7 +19,8 @@ from django.conf import settings
 from streaming.core.audio import pcm16_to_float32
 from streaming.core.text_split import split_sentences
 from streaming.engines.asr.engine import AsrConfig, get_engine
-from streaming.engines.tts.engine import TtsConfig, get_router
+from streaming.engines.tts.base import TtsConfig
+from streaming.engines.tts.router import get_router
 from streaming.realtime.messages import ASR_CHANNEL, ASR_FINAL_CHANNEL
 from streaming.realtime.replies import Reply
 from streaming.workers import heartbeat

@@ -15,7 +15,7 @@ from django.conf import settings
 from streaming import services
 from streaming.db import database_sync_to_async
 from streaming.engines.asr.engine import get_engine
-from streaming.engines.tts.engine import get_router
+from streaming.engines.tts.router import get_router
 from streaming.realtime.messages import WORKER_CHANNELS, session_group
 from streaming.workers import heartbeat, memory
 from streaming.workers.consumers import asr_config, reserved_slots, tts_config

@@ -16,19 +16,14 @@ import soxr
 from faster_whisper import WhisperModel
 
 from streaming.core.text_split import split_sentences
-from streaming.engines.tts import engine as tts_engine
-from streaming.engines.tts.engine import (
-    AudioCache,
-    CoquiEngine,
-    EspeakEngine,
-    PiperEngine,
-    Synthesis,
-    TtsConfig,
-    TtsRouter,
-    TtsUnavailable,
-    get_router,
-    to_wav,
-)
+from streaming.engines.tts import router as tts_router
+from streaming.engines.tts.base import Synthesis, TtsConfig, TtsUnavailable
+from streaming.engines.tts.cache import AudioCache
+from streaming.engines.tts.coqui import CoquiEngine
+from streaming.engines.tts.espeak import EspeakEngine
+from streaming.engines.tts.piper import PiperEngine
+from streaming.engines.tts.router import TtsRouter, get_router
+from streaming.engines.tts.wav import to_wav
 
 TUTOR_REPLY = (
     "Great job on your homework today. To add two fractions, first find a common denominator. "
@@ -176,7 +171,7 @@ def test_router_caches_each_sentence_and_skips_the_engine(monkeypatch):
             calls.append(text)
             return super().synthesize(text, language)
 
-    monkeypatch.setattr(tts_engine, "EspeakEngine", SpyEspeak)
+    monkeypatch.setattr(tts_router, "EspeakEngine", SpyEspeak)
     router = TtsRouter(TtsConfig())
     first, hit = router.synthesize("你好，同学们。", "zh")
     assert not hit and calls == ["你好，同学们。"]
