@@ -8,37 +8,44 @@
 - Everyone else (students) sees only their own sessions.
 """
 
-from django.contrib.auth.models import AbstractBaseUser
+from typing import TYPE_CHECKING, TypeAlias
+
 from django.db.models import QuerySet
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
+
+    Person: TypeAlias = User | AnonymousUser  # whom a request or a socket belongs to
+
 TEACHERS_GROUP = "teachers"
+_TEACHER_CACHE = "_llb_is_teacher"
 
 
-def is_teacher(user: AbstractBaseUser) -> bool:
+def is_teacher(user: "Person") -> bool:
     if not getattr(user, "is_authenticated", False):
         return False
-    cached = getattr(user, "_llb_is_teacher", None)
+    cached = getattr(user, _TEACHER_CACHE, None)
     if cached is None:
         cached = user.groups.filter(name=TEACHERS_GROUP).exists()
-        user._llb_is_teacher = cached  # one query per request, not one per admin row
+        setattr(user, _TEACHER_CACHE, cached)  # one query per request, not one per admin row
     return cached
 
 
-def is_operator(user: AbstractBaseUser) -> bool:
+def is_operator(user: "Person") -> bool:
     if not (getattr(user, "is_authenticated", False) and user.is_active):
         return False
     return user.is_superuser or (user.is_staff and not is_teacher(user))
 
 
-def taught_student_ids(teacher: AbstractBaseUser) -> QuerySet:
+def taught_student_ids(teacher: "Person") -> QuerySet:
     """Ids of the students in the teacher's classrooms (a subquery; empty for non-teachers)."""
     from django.contrib.auth import get_user_model
 
     users = get_user_model().objects
     if not is_teacher(teacher):
         return users.none().values("pk")
-    return users.filter(classrooms__teachers=teacher).values("pk")
+    return users.filter(classrooms__teachers=teacher.pk).values("pk")
 
 
-def teaches(teacher: AbstractBaseUser, student_id: int) -> bool:
+def teaches(teacher: "Person", student_id: int) -> bool:
     return is_teacher(teacher) and taught_student_ids(teacher).filter(pk=student_id).exists()

@@ -26,7 +26,8 @@ def _label(value: float) -> str:
 
 def _segments(points: list[tuple[float, float] | None]) -> list[list[tuple[float, float]]]:
     """Runs of consecutive points; a bucket without data breaks the line."""
-    runs, current = [], []
+    runs: list[list[tuple[float, float]]] = []
+    current: list[tuple[float, float]] = []
     for point in points:
         if point is None:
             if current:

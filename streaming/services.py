@@ -3,10 +3,10 @@
 from dataclasses import dataclass
 from datetime import timedelta
 from http import HTTPStatus
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max
 from django.utils import timezone
@@ -14,6 +14,9 @@ from django.utils import timezone
 from streaming.engines.asr.languages import SESSION_LANGUAGES, asr_supports
 from streaming.errors import ServiceError, invalid_field
 from streaming.models import ApiToken, ConversationEntry, EntryRole, SessionStatus, StreamingSession, hash_token
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 TTS_TRANSPORTS = ("json", "binary")
 TTS_ENCODINGS = ("hex", "base64")
@@ -69,7 +72,7 @@ def validate_language(language: object) -> str:
     return language
 
 
-def create_session(*, user: AbstractBaseUser, data: dict) -> StreamingSession:
+def create_session(*, user: "User", data: dict) -> StreamingSession:
     """Create an active session, refusing past the per-user and service-wide limits."""
     language = validate_language(data.get("language", "en"))
     options = SessionOptions.from_request(data)
@@ -153,7 +156,7 @@ def add_assistant_reply(session_id, **fields) -> ConversationEntry:
     return add_entry(session_id, role=EntryRole.ASSISTANT, **fields)
 
 
-def issue_api_token(*, user: AbstractBaseUser, name: str) -> tuple[ApiToken, str]:
+def issue_api_token(*, user: "User", name: str) -> tuple[ApiToken, str]:
     token = ApiToken(user=user, name=name)
     raw = token.assign_new_key()
     token.save()

@@ -73,7 +73,8 @@ def _ends_sentence(text: str, start: int, match: re.Match[str]) -> bool:
         return True
     if text[start : match.start()].strip().isdigit():
         return False  # a list number: "1. Add the numerators."
-    token = _TOKEN_BEFORE.search(text, max(0, match.start() - 20), match.start()).group().lower()
+    before = _TOKEN_BEFORE.search(text, max(0, match.start() - 20), match.start())
+    token = before.group().lower() if before else ""
     if token in _NEVER_FINAL or (len(token) == 1 and token.isalpha()):
         return False  # titles, common abbreviations, initials ("J. K. Rowling")
     if token in _MAYBE_FINAL or "." in token:

@@ -17,6 +17,7 @@ import asyncio
 import heapq
 import itertools
 import time
+from collections.abc import Sequence
 
 from asgiref.sync import async_to_sync
 from channels.exceptions import ChannelFull
@@ -29,13 +30,15 @@ QUEUE_RANK = "queue_rank"
 class _Ranked(tuple):
     """An (expiry, message) item, as the in-memory layer stores it, that sorts by its rank."""
 
-    def __new__(cls, item: tuple[float, dict], order: tuple[float, int]):
+    order: tuple[float, int]
+
+    def __new__(cls, item: tuple[float, dict], order: tuple[float, int]) -> "_Ranked":
         ranked = super().__new__(cls, item)
         ranked.order = order
         return ranked
 
-    def __lt__(self, other: "_Ranked") -> bool:
-        return self.order < other.order
+    def __lt__(self, other: tuple) -> bool:
+        return self.order < other.order if isinstance(other, _Ranked) else NotImplemented
 
 
 class _RankedQueue(asyncio.Queue):
@@ -110,6 +113,7 @@ def _is_redis_layer(layer: BaseChannelLayer) -> bool:
 
 async def _redis_pending(layer, channel: str) -> int:
     """channels-redis keeps a channel's queue in a sorted set scored by send time, one per host."""
+    indexes: Sequence[int]
     if "!" in channel:
         key, indexes = layer.prefix + layer.non_local_name(channel), [layer.consistent_hash(channel)]
     else:

@@ -27,7 +27,7 @@ def _csrf_failure(request: HttpRequest) -> ServiceError | None:
     """Cookie-authenticated unsafe requests must carry the CSRF token, as Django forms do."""
     check = CsrfViewMiddleware(lambda req: HttpResponse())
     check.process_request(request)
-    rejected = check.process_view(request, None, (), {})
+    rejected = check.process_view(request, lambda req: HttpResponse(), (), {})
     if rejected is not None:
         return ServiceError("csrf_failed", "CSRF token missing or incorrect.", HTTPStatus.FORBIDDEN)
     return None
@@ -71,7 +71,7 @@ def api_view(methods: dict[str, Callable[..., JsonResponse]]) -> Callable[..., H
 
     @csrf_exempt
     def view(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        handler = methods.get(request.method)
+        handler = methods.get(request.method or "")
         if handler is None:
             response = error_response(
                 ServiceError(
