@@ -11,7 +11,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
-from streaming.engines.asr.languages import SESSION_LANGUAGES, asr_supports
+from streaming import asr_models
+from streaming.engines.asr.languages import SESSION_LANGUAGES
 from streaming.errors import ServiceError, invalid_field
 from streaming.models import ApiToken, ConversationEntry, EntryRole, SessionStatus, StreamingSession, hash_token
 
@@ -61,14 +62,17 @@ class SessionOptions:
 def validate_language(language: object) -> str:
     if not isinstance(language, str) or language not in SESSION_LANGUAGES:
         raise invalid_field("language", f"language must be one of: {', '.join(SESSION_LANGUAGES)}.")
-    if not asr_supports(settings.WHISPER_MODEL, language):
+    if not asr_models.supports(language):
         raise ServiceError(
             "language_unsupported",
-            f"The configured speech model ({settings.WHISPER_MODEL}) is English-only; "
-            f"set WHISPER_MODEL to a multilingual model (for example 'small') to use '{language}'.",
+            f"The speech model configured for '{language}' ({asr_models.model_for(language).name}) is "
+            "English-only; set WHISPER_MULTILINGUAL_MODEL to a multilingual model (the bundled 'base').",
             HTTPStatus.BAD_REQUEST,
             field="language",
         )
+    reason = asr_models.unavailable_reason(language)
+    if reason is not None:
+        raise ServiceError("language_unavailable", reason, HTTPStatus.SERVICE_UNAVAILABLE, field="language")
     return language
 
 

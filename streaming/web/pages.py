@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import ensure_csrf_cookie
 
-from streaming.engines.asr.languages import asr_supports
+from streaming import asr_models
 from streaming.models import SessionStatus, StreamingSession
 from streaming.selectors import session_summary
 
@@ -91,7 +91,7 @@ def chat(request: HttpRequest) -> HttpResponse:
     config = {
         "apiBase": reverse("streaming:sessions"),
         "sampleRate": settings.SAMPLE_RATE,
-        "languages": {code: asr_supports(settings.WHISPER_MODEL, code) for code in ("en", "zh")},
+        "languages": {code: asr_models.supports(code) for code in ("en", "zh")},
         "sessions": _resumable_sessions(request.user),
         "text": UI_TEXT,
     }

@@ -1,0 +1,75 @@
+"""Which Whisper model serves which session language, and on which worker channels.
+
+English sessions go to WHISPER_MODEL (the fast `tiny.en` by default); Mandarin and language
+detection (`auto`) to WHISPER_MULTILINGUAL_MODEL (the bundled multilingual `base`). Each model
+has a channel for partial decodes and one for finals, so production can run workers per model
+(`runworker asr asr-final`, `runworker asr-multilingual asr-multilingual-final`) and scale them
+independently; the embedded server serves them all. When both settings name the same multilingual
+model, one set of channels serves every language.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+
+from streaming.engines.asr.bundled import SPLIT_MODELS, ModelUnavailable, assemble
+from streaming.engines.asr.languages import SESSION_LANGUAGES, asr_supports, model_is_english_only
+
+
+@dataclass(frozen=True)
+class AsrModel:
+    name: str  # the setting's value: a bundled name, a model directory or a faster-whisper name
+    channel: str  # partial decodes
+    final_channel: str  # decodes that end an utterance (slots reserved in every worker)
+    languages: tuple[str, ...]  # the session languages it serves
+
+    @property
+    def channels(self) -> tuple[str, str]:
+        return (self.channel, self.final_channel)
+
+
+def asr_models() -> tuple[AsrModel, ...]:
+    """The configured models, English first (its channels keep their historical names)."""
+    english, multilingual = settings.WHISPER_MODEL, settings.WHISPER_MULTILINGUAL_MODEL
+    if english == multilingual and not model_is_english_only(english):
+        return (AsrModel(english, "asr", "asr-final", SESSION_LANGUAGES),)
+    others = tuple(language for language in SESSION_LANGUAGES if language != "en")
+    return (
+        AsrModel(english, "asr", "asr-final", ("en",)),
+        AsrModel(multilingual, "asr-multilingual", "asr-multilingual-final", others),
+    )
+
+
+def model_for(language: str) -> AsrModel:
+    return next(model for model in asr_models() if language in model.languages)
+
+
+def model_for_channel(channel: str) -> AsrModel:
+    return next(model for model in asr_models() if channel in model.channels)
+
+
+def asr_channels() -> tuple[str, ...]:
+    return tuple(channel for model in asr_models() for channel in model.channels)
+
+
+def final_channels() -> tuple[str, ...]:
+    return tuple(model.final_channel for model in asr_models())
+
+
+def supports(language: str) -> bool:
+    """Whether the model configured for `language` can transcribe it at all."""
+    return language in SESSION_LANGUAGES and asr_supports(model_for(language).name, language)
+
+
+def unavailable_reason(language: str) -> str | None:
+    """Why the model for `language` cannot be loaded here (a bundled split model that does not
+    assemble), or None. Joining is a one-time step: once joined, this is a file check."""
+    name = model_for(language).name
+    if name not in SPLIT_MODELS:
+        return None
+    try:
+        assemble(SPLIT_MODELS[name], Path(settings.MODELS_DIR))
+    except ModelUnavailable as exc:
+        return str(exc)
+    return None
