@@ -1,6 +1,17 @@
 """Errors the service reports to clients: a stable machine-readable code plus a message."""
 
 from http import HTTPStatus
+from typing import Annotated, NotRequired, TypedDict
+
+from streaming.shapes import Doc
+
+
+class ErrorDetail(TypedDict):
+    """What went wrong; `code` is for programs, `message` for people."""
+
+    code: Annotated[str, Doc("Stable and machine-readable, e.g. invalid_field, not_found (docs/api.md).")]
+    message: Annotated[str, Doc("A sentence for people; its wording may change.")]
+    field: NotRequired[Annotated[str, Doc("The request field at fault (invalid_field, language_unsupported).")]]
 
 
 class ServiceError(Exception):
@@ -13,7 +24,7 @@ class ServiceError(Exception):
         self.status = int(status)
         self.extra = extra
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> ErrorDetail:
         return {"code": self.code, "message": self.message, **self.extra}
 
 

@@ -12,6 +12,7 @@ from school import roles
 from streaming import live_stats
 from streaming.errors import forbidden, invalid_field, not_found
 from streaming.models import ConversationEntry, SessionStatus, StreamingSession, WorkerHeartbeat, WorkerKind
+from streaming.shapes import Entry, EntryPage, ServiceHealth, Session, Stats
 
 MAX_PAGE_SIZE = 200
 
@@ -50,7 +51,7 @@ def iso(value) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
-def session_summary(session: StreamingSession) -> dict:
+def session_summary(session: StreamingSession) -> Session:
     return {
         "id": str(session.id),
         "owner": session.owner.get_username(),
@@ -67,7 +68,7 @@ def session_summary(session: StreamingSession) -> dict:
     }
 
 
-def session_stats(session: StreamingSession, live: dict | None = None) -> dict:
+def session_stats(session: StreamingSession, live: dict | None = None) -> Stats:
     """The original service's stats shape; live figures come from the connection holding it."""
     live = live if live is not None else live_stats.read(session.id)
     return {
@@ -91,7 +92,7 @@ def live_workers(kind: str) -> QuerySet[WorkerHeartbeat]:
     return WorkerHeartbeat.objects.filter(kind=kind, last_seen_at__gte=timezone.now() - stale_after)
 
 
-def service_health() -> dict:
+def service_health() -> ServiceHealth:
     """The original service-health shape, from the database and the worker heartbeats."""
     asr = list(live_workers(WorkerKind.ASR))
     tts_count = live_workers(WorkerKind.TTS).count()
@@ -110,7 +111,7 @@ def service_health() -> dict:
     }
 
 
-def entry_dict(entry: ConversationEntry) -> dict:
+def entry_dict(entry: ConversationEntry) -> Entry:
     return {
         "id": entry.pk,
         "sequence": entry.sequence,
@@ -133,7 +134,7 @@ def _positive_int(raw: str | None, field: str, default: int, maximum: int) -> in
     return int(raw)
 
 
-def entries_page(session: StreamingSession, page: str | None, page_size: str | None) -> dict:
+def entries_page(session: StreamingSession, page: str | None, page_size: str | None) -> EntryPage:
     size = _positive_int(page_size, "page_size", 50, MAX_PAGE_SIZE)
     number = _positive_int(page, "page", 1, 10**9)
     paginator = Paginator(session.entries.order_by("sequence"), size)

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import timedelta
 from http import HTTPStatus
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Literal, TypedDict, get_args
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -12,16 +12,18 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from streaming import asr_models
-from streaming.engines.asr.languages import SESSION_LANGUAGES
+from streaming.engines.asr.languages import SESSION_LANGUAGES, SessionLanguage
 from streaming.errors import ServiceError, invalid_field
 from streaming.models import ApiToken, ConversationEntry, EntryRole, SessionStatus, StreamingSession, hash_token
+from streaming.shapes import Doc
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
-TTS_TRANSPORTS = ("json", "binary")
-TTS_ENCODINGS = ("hex", "base64")
-TTS_FORMATS = ("pcm_s16le", "wav")
+TtsTransport = Literal["json", "binary"]
+TtsEncoding = Literal["hex", "base64"]
+TtsFormat = Literal["pcm_s16le", "wav"]
+TTS_TRANSPORTS, TTS_ENCODINGS, TTS_FORMATS = get_args(TtsTransport), get_args(TtsEncoding), get_args(TtsFormat)
 MIN_INPUT_RATE, MAX_INPUT_RATE = 8000, 192000
 
 
@@ -30,9 +32,9 @@ class SessionOptions:
     """What a client may choose per session; validated once at creation."""
 
     input_sample_rate: int = 16000
-    tts_transport: str = "json"
-    tts_encoding: str = "hex"
-    tts_format: str = "pcm_s16le"
+    tts_transport: TtsTransport = "json"
+    tts_encoding: TtsEncoding = "hex"
+    tts_format: TtsFormat = "pcm_s16le"
 
     @classmethod
     def from_request(cls, data: dict) -> "SessionOptions":
@@ -57,6 +59,37 @@ class SessionOptions:
             "tts_encoding": self.tts_encoding,
             "tts_format": self.tts_format,
         }
+
+
+class NewSession(TypedDict, total=False):
+    """The body of `POST /sessions`; every field is optional."""
+
+    language: Annotated[
+        SessionLanguage,
+        Doc("What the student speaks; zh and auto need a multilingual WHISPER_MODEL.", default="en"),
+    ]
+    input_sample_rate: Annotated[
+        int,
+        Doc(
+            "The rate (Hz) of the audio the client will send; the default is the SAMPLE_RATE setting.",
+            minimum=MIN_INPUT_RATE,
+            maximum=MAX_INPUT_RATE,
+            default=SessionOptions.input_sample_rate,
+        ),
+    ]
+    tts_transport: Annotated[
+        TtsTransport,
+        Doc(
+            "Reply audio inside the tts_audio message, or as a binary frame after it.",
+            default=SessionOptions.tts_transport,
+        ),
+    ]
+    tts_encoding: Annotated[
+        TtsEncoding, Doc("How reply audio is encoded in a JSON message.", default=SessionOptions.tts_encoding)
+    ]
+    tts_format: Annotated[
+        TtsFormat, Doc("Raw 16-bit little-endian PCM, or a WAV file.", default=SessionOptions.tts_format)
+    ]
 
 
 def validate_language(language: object) -> str:

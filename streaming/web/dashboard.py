@@ -7,6 +7,7 @@ PostgreSQL and on the embedded SQLite database.
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Annotated, TypedDict
 
 from django.conf import settings
 from django.db.models import Sum
@@ -16,11 +17,63 @@ from streaming.models import ConversationEntry, EntryRole, StreamingSession, Wor
 from streaming.realtime.channel_layers import pending_requests
 from streaming.realtime.messages import ALL_WORKER_CHANNELS
 from streaming.selectors import iso, live_workers, service_health
+from streaming.shapes import Doc, ServiceHealth, Timestamp
 
 WINDOWS_MINUTES = {"last5m": 5, "last60m": 60}
 PERCENTILES = (50, 90, 95, 99)
 CHART_HOURS = 24
 CHART_BUCKET_MINUTES = 30
+
+
+class Percentiles(TypedDict):
+    """Seconds over a window; null when the window has no value."""
+
+    count: Annotated[int, Doc("Values in the window.")]
+    p50: float | None
+    p90: float | None
+    p95: float | None
+    p99: float | None
+    max: float | None
+
+
+class LatencyWindow(TypedDict):
+    """The latencies of one window."""
+
+    finalDelay: Annotated[Percentiles, Doc("End of a student's speech to its final transcript.")]
+    wordLatency: Annotated[Percentiles, Doc("Per utterance, the median delay from a word spoken to shown.")]
+    firstAudio: Annotated[Percentiles, Doc("Reply requested to its first audio.")]
+
+
+class Worker(TypedDict):
+    """A worker process that has sent a heartbeat."""
+
+    kind: WorkerKind
+    host: str
+    pid: int
+    model: str
+    device: str
+    startedAt: Timestamp
+    lastSeen: Annotated[Timestamp, Doc("Its last heartbeat.")]
+    ageSeconds: Annotated[float, Doc("Seconds since its last heartbeat.")]
+    requestsHandled: int
+    alive: Annotated[bool, Doc("Its heartbeat is younger than staleAfterSeconds.")]
+
+
+class DashboardFigures(TypedDict, total=False):
+    """The dashboard's figures beyond service health; in the session list only operators get them."""
+
+    workers: Annotated[list[Worker], Doc("Every worker that ever sent a heartbeat.")]
+    pendingRequests: Annotated[
+        dict[str, int | None], Doc("Requests queued per worker channel; null when the channel layer cannot be read.")
+    ]
+    latency: Annotated[dict[str, LatencyWindow], Doc(f"Per window: {', '.join(WINDOWS_MINUTES)}.")]
+    audioHoursToday: Annotated[float, Doc("Hours of audio in the sessions active since local midnight.")]
+    staleAfterSeconds: Annotated[int, Doc("A worker whose heartbeat is older is not counted.")]
+    generatedAt: Timestamp
+
+
+class HealthFigures(ServiceHealth, DashboardFigures):
+    """The original service-health shape, extended with the dashboard's figures (camelCase)."""
 
 
 def percentile(ordered: list[float], q: float) -> float | None:
@@ -32,7 +85,7 @@ def percentile(ordered: list[float], q: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
-def summarize(values: list[float]) -> dict:
+def summarize(values: list[float]) -> Percentiles:
     ordered = sorted(values)
     figures = {"count": len(ordered)}
     for q in PERCENTILES:
@@ -42,7 +95,7 @@ def summarize(values: list[float]) -> dict:
     return figures
 
 
-def latency_window(now: datetime, minutes: int) -> dict:
+def latency_window(now: datetime, minutes: int) -> LatencyWindow:
     """Final delay and word latency (student entries) and first audio (replies) over a window."""
     rows = ConversationEntry.objects.filter(created_at__gt=now - timedelta(minutes=minutes)).values_list(
         "role", "latency", "word_latency"
@@ -63,7 +116,7 @@ def latency_window(now: datetime, minutes: int) -> dict:
     }
 
 
-def worker_rows(now: datetime) -> list[dict]:
+def worker_rows(now: datetime) -> list[Worker]:
     """Every worker that ever sent a heartbeat; the stale ones are marked gone."""
     fresh = set()
     for kind in WorkerKind.values:
@@ -163,8 +216,8 @@ def latency_series(now: datetime) -> Series:
     )
 
 
-def health_figures(now: datetime | None = None) -> dict:
-    """The original service-health shape, extended with the dashboard's figures (camelCase)."""
+def health_figures(now: datetime | None = None) -> HealthFigures:
+    """Everything the dashboard shows, as of `now`."""
     now = now or timezone.now()
     return {
         **service_health(),

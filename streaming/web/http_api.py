@@ -4,20 +4,27 @@ import functools
 import json
 from collections.abc import Callable
 from http import HTTPStatus
+from typing import TypedDict
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
-from streaming.errors import ServiceError
+from streaming.errors import ErrorDetail, ServiceError
 from streaming.services import authenticate_token, bearer_token
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 MAX_JSON_BODY = 64 * 1024
 
 
+class Error(TypedDict):
+    """The body of every refusal, sent with its HTTP status (docs/api.md lists the codes)."""
+
+    error: ErrorDetail
+
+
 def error_response(error: ServiceError) -> JsonResponse:
-    response = JsonResponse({"error": error.as_dict()}, status=error.status)
+    response = JsonResponse(Error(error=error.as_dict()), status=error.status)
     if error.status == HTTPStatus.UNAUTHORIZED:
         response["WWW-Authenticate"] = 'Bearer realm="llb"'
     return response

@@ -1,11 +1,80 @@
-"""OpenAPI 3.1 description of the REST API, served at /api/v1/openapi.json."""
+"""OpenAPI 3.1 description of the REST API, served at /api/v1/openapi.json.
 
-ERROR = {"$ref": "#/components/schemas/Error"}
+The paths are written here; every body's schema is generated from the TypedDict the code builds
+that body with, so the document says what the responses hold, field by field.
+"""
+
+import inspect
+from enum import Enum
+from types import NoneType, UnionType
+from typing import Annotated, Literal, NotRequired, Required, Union, get_args, get_origin, get_type_hints, is_typeddict
+
+from streaming.selectors import MAX_PAGE_SIZE
+from streaming.services import NewSession
+from streaming.shapes import Doc, EntryPage, Session, Stats
+from streaming.web.dashboard import HealthFigures
+from streaming.web.http_api import Error
+
+JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", dict: "object"}
 SESSION_ID = {"name": "session_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
 
 
-def _errors(*statuses: int) -> dict:
-    return {str(s): {"description": "Error", "content": {"application/json": {"schema": ERROR}}} for s in statuses}
+class Overview(HealthFigures):
+    """The session list: service health, the dashboard's figures for operators, the sessions (newest 200)."""
+
+    sessions: list[Session]
+
+
+def json_schema(annotation, components: dict) -> dict:
+    """The JSON Schema of a type; a TypedDict is added to `components` and referenced by its name."""
+    keywords: dict = {}
+    if get_origin(annotation) is Annotated:
+        annotation, *metadata = get_args(annotation)
+        for item in metadata:
+            if isinstance(item, Doc):
+                keywords.update(item.keywords)
+    origin, args = get_origin(annotation), get_args(annotation)
+    if is_typeddict(annotation):
+        if annotation.__name__ not in components:
+            components[annotation.__name__] = _object_schema(annotation, components)
+        schema = {"$ref": f"#/components/schemas/{annotation.__name__}"}
+    elif origin in (Required, NotRequired):
+        schema = json_schema(args[0], components)
+    elif origin in (Union, UnionType):
+        (value,) = (arg for arg in args if arg is not NoneType)
+        schema = json_schema(value, components)
+        schema["type"] = [schema["type"], "null"]
+        if "enum" in schema:
+            schema["enum"] = [*schema["enum"], None]
+    elif origin is Literal:
+        schema = {"type": JSON_TYPES[type(args[0])], "enum": list(args)}
+    elif isinstance(annotation, type) and issubclass(annotation, Enum):
+        schema = {"type": "string", "enum": [member.value for member in annotation]}
+    elif origin is list:
+        schema = {"type": "array", "items": json_schema(args[0], components)}
+    elif origin is dict:
+        schema = {"type": "object", "additionalProperties": json_schema(args[1], components)}
+    else:
+        schema = {"type": JSON_TYPES[annotation]}
+    return {**schema, **keywords}
+
+
+def _object_schema(shape, components: dict) -> dict:
+    """A TypedDict as an object schema, described by its docstring; its required keys are required."""
+    fields = get_type_hints(shape, include_extras=True)
+    schema: dict = {"type": "object"}
+    if shape.__doc__:
+        paragraphs = inspect.cleandoc(shape.__doc__).split("\n\n")
+        schema["description"] = "\n\n".join(p.replace("\n", " ") for p in paragraphs)
+    schema["properties"] = {name: json_schema(hint, components) for name, hint in fields.items()}
+    required = [name for name in fields if name in shape.__required_keys__]
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def _errors(schema: dict, *statuses: int) -> dict:
+    return {str(s): {"description": "Error", "content": {"application/json": {"schema": schema}}} for s in statuses}
 
 
 def _ok(schema: dict, status: int = 200) -> dict:
@@ -14,6 +83,12 @@ def _ok(schema: dict, status: int = 200) -> dict:
 
 def openapi_document() -> dict:
     prefix = "/api/v1/audio-streaming"
+    schemas: dict = {}
+
+    def ref(shape) -> dict:
+        return json_schema(shape, schemas)
+
+    error = ref(Error)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -27,16 +102,14 @@ def openapi_document() -> dict:
             f"{prefix}/sessions": {
                 "get": {
                     "summary": "Service health and the caller's sessions (staff: all)",
-                    "responses": {**_ok({"$ref": "#/components/schemas/Overview"}), **_errors(401)},
+                    "responses": {**_ok(ref(Overview)), **_errors(error, 401)},
                 },
                 "post": {
                     "summary": "Create a session",
-                    "requestBody": {
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewSession"}}}
-                    },
+                    "requestBody": {"content": {"application/json": {"schema": ref(NewSession)}}},
                     "responses": {
-                        **_ok({"$ref": "#/components/schemas/Session"}, 201),
-                        **_errors(400, 401, 403, 429, 503),
+                        **_ok(ref(Session), 201),
+                        **_errors(error, 400, 401, 403, 429, 503),
                     },
                 },
             },
@@ -44,29 +117,33 @@ def openapi_document() -> dict:
                 "parameters": [SESSION_ID],
                 "get": {
                     "summary": "One session",
-                    "responses": {**_ok({"$ref": "#/components/schemas/Session"}), **_errors(401, 403, 404)},
+                    "responses": {**_ok(ref(Session)), **_errors(error, 401, 403, 404)},
                 },
                 "delete": {
                     "summary": "End a session (its WebSocket closes)",
-                    "responses": {**_ok({"$ref": "#/components/schemas/Session"}), **_errors(401, 403, 404, 409)},
+                    "responses": {**_ok(ref(Session)), **_errors(error, 401, 403, 404, 409)},
                 },
             },
             f"{prefix}/sessions/{{session_id}}/stats": {
                 "parameters": [SESSION_ID],
                 "get": {
                     "summary": "Session statistics (original field names)",
-                    "responses": {**_ok({"$ref": "#/components/schemas/Stats"}), **_errors(401, 403, 404)},
+                    "responses": {**_ok(ref(Stats)), **_errors(error, 401, 403, 404)},
                 },
             },
             f"{prefix}/sessions/{{session_id}}/entries": {
                 "parameters": [
                     SESSION_ID,
                     {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
-                    {"name": "page_size", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
+                    {
+                        "name": "page_size",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
+                    },
                 ],
                 "get": {
                     "summary": "The transcript, paginated",
-                    "responses": {**_ok({"$ref": "#/components/schemas/EntryPage"}), **_errors(400, 401, 403, 404)},
+                    "responses": {**_ok(ref(EntryPage)), **_errors(error, 400, 401, 403, 404)},
                 },
             },
         },
@@ -80,114 +157,6 @@ def openapi_document() -> dict:
                     "description": "Django login; unsafe methods need X-CSRFToken",
                 },
             },
-            "schemas": {
-                "Error": {
-                    "type": "object",
-                    "required": ["error"],
-                    "properties": {
-                        "error": {
-                            "type": "object",
-                            "required": ["code", "message"],
-                            "properties": {
-                                "code": {"type": "string"},
-                                "message": {"type": "string"},
-                                "field": {"type": "string"},
-                            },
-                        }
-                    },
-                },
-                "NewSession": {
-                    "type": "object",
-                    "properties": {
-                        "language": {"enum": ["en", "zh", "auto"], "default": "en"},
-                        "input_sample_rate": {"type": "integer", "minimum": 8000, "maximum": 192000, "default": 16000},
-                        "tts_transport": {"enum": ["json", "binary"], "default": "json"},
-                        "tts_encoding": {"enum": ["hex", "base64"], "default": "hex"},
-                        "tts_format": {"enum": ["pcm_s16le", "wav"], "default": "pcm_s16le"},
-                    },
-                },
-                "Session": {
-                    "type": "object",
-                    "properties": {
-                        "id": {"type": "string", "format": "uuid"},
-                        "owner": {"type": "string"},
-                        "language": {"type": "string"},
-                        "status": {"enum": ["active", "closed", "expired"]},
-                        "options": {"type": "object"},
-                        "createdAt": {"type": "string"},
-                        "lastActivity": {"type": "string"},
-                        "closedAt": {"type": ["string", "null"]},
-                        "audioSeconds": {"type": "number"},
-                        "chunksReceived": {"type": "integer"},
-                        "bytesReceived": {"type": "integer"},
-                        "websocketUrl": {"type": "string"},
-                    },
-                },
-                "Stats": {
-                    "type": "object",
-                    "properties": {
-                        k: {"type": t}
-                        for k, t in [
-                            ("sessionId", "string"),
-                            ("createdAt", "string"),
-                            ("lastActivity", "string"),
-                            ("isActive", "boolean"),
-                            ("language", "string"),
-                            ("conversationEntries", "integer"),
-                            ("bufferChunks", "integer"),
-                            ("bufferSize", "integer"),
-                            ("pendingTranscriptions", "integer"),
-                            ("pendingResponses", "integer"),
-                            ("audioSeconds", "number"),
-                            ("status", "string"),
-                        ]
-                    },
-                },
-                "Overview": {
-                    "type": "object",
-                    "properties": {
-                        "totalSessions": {"type": "integer"},
-                        "activeSessions": {"type": "integer"},
-                        "serviceStatus": {
-                            "type": "object",
-                            "properties": {
-                                "isInitialized": {"type": "boolean"},
-                                "ttsInitialized": {"type": "boolean"},
-                                "modelSize": {"type": "string"},
-                                "device": {"type": "string"},
-                                "transcriptionWorkers": {"type": "integer"},
-                                "ttsWorkers": {"type": "integer"},
-                            },
-                        },
-                        "sessions": {"type": "array", "items": {"$ref": "#/components/schemas/Session"}},
-                    },
-                },
-                "Entry": {
-                    "type": "object",
-                    "properties": {
-                        "id": {"type": "integer"},
-                        "sequence": {"type": "integer"},
-                        "role": {"enum": ["user", "assistant"]},
-                        "text": {"type": "string"},
-                        "language": {"type": "string"},
-                        "audioDuration": {"type": "number"},
-                        "audioStart": {"type": ["number", "null"]},
-                        "audioEnd": {"type": ["number", "null"]},
-                        "latency": {"type": ["number", "null"]},
-                        "createdAt": {"type": "string"},
-                    },
-                },
-                "EntryPage": {
-                    "type": "object",
-                    "properties": {
-                        "sessionId": {"type": "string"},
-                        "page": {"type": "integer"},
-                        "pageSize": {"type": "integer"},
-                        "count": {"type": "integer"},
-                        "pages": {"type": "integer"},
-                        "results": {"type": "array", "items": {"$ref": "#/components/schemas/Entry"}},
-                    },
-                },
-            },
+            "schemas": schemas,
         },
     }

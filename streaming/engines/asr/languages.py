@@ -1,8 +1,10 @@
 """Which session languages the configured Whisper model can transcribe."""
 
 from pathlib import Path
+from typing import Literal, get_args
 
-SESSION_LANGUAGES = ("en", "zh", "auto")
+SessionLanguage = Literal["en", "zh", "auto"]
+SESSION_LANGUAGES: tuple[str, ...] = get_args(SessionLanguage)
 MULTILINGUAL_VOCABULARY = 51865  # Whisper's multilingual vocabulary; English-only models have one less
 
 
