@@ -1,7 +1,7 @@
 """Build the ~70 s multi-utterance English stream the benchmarks use (real speech + Piper).
 
 The JFK recording (twice) and a teacher's sentences synthesized with the service's own Piper
-voice (`streaming.tts_engine`), resampled to 16 kHz (`streaming.core.audio.Resampler`), separated by
+voice (`streaming.engines.tts.engine`), resampled to 16 kHz (`streaming.core.audio.Resampler`), separated by
 pauses of 0.7-2 s so that the silence detector ends utterances as in a real lesson. The
 reference text is what was read; word times come from an offline decode of each piece with the
 service's model. Cached in bench/results/ (the synthesized voice is not bit-for-bit stable
