@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # The embedded run is a local run: DEBUG on, SECRET_KEY generated and kept in var/. Two malloc
-# arenas keep an hour-long session's memory flat (docs/benchmarks.md, "Long session").
+# arenas keep an hour-long session's memory flat (docs/decisions/0010).
 RUN_ENV := DEBUG=$${DEBUG:-1} MALLOC_ARENA_MAX=$${MALLOC_ARENA_MAX:-2}
 
 .PHONY: install run test lint bench browser migrate models clean

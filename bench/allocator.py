@@ -1,10 +1,11 @@
 """Memory and decode time of the ASR engine under this process's malloc settings.
 
-The hour-long soak drifts by ~15 MB; this isolates the engine from the server: an `AsrEngine`
-with four CTranslate2 replicas (two partial and two final slots, as an embedded worker) decodes
-windows of 0.4-14 s cut from the JFK recording, from three threads (40 % of them busy decodes),
-and RSS is read every 100 decodes; then one thread times 150 decodes back to back. glibc reads
-its `MALLOC_*` variables at start-up, so compare settings by running the script under each:
+The hour-long soak drifted in steps (docs/decisions/0020); this isolates the engine from the
+server: an `AsrEngine` with four CTranslate2 replicas (two partial and two final slots, as an
+embedded worker) decodes windows of 0.4-14 s cut from the JFK recording, from three threads (40 %
+of them busy decodes), and RSS is read every 100 decodes; then one thread times 150 decodes back
+to back. glibc reads its `MALLOC_*` variables at start-up, so compare settings by running the
+script under each:
 
     MALLOC_ARENA_MAX=2 .venv/bin/python bench/allocator.py
     MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 .venv/bin/python bench/allocator.py

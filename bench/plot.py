@@ -5,7 +5,7 @@
 
 For each (bench, mode, ASR workers, clients) the last record in the files wins. Drawn for comparison:
 the WhisperLive figures quoted in issue 7 (faster-whisper tiny.en int8, same 2 cores) and this
-service before the encoder and worker changes (6ef45cf, docs/benchmarks.md "Before").
+service before the encoder and worker changes (6ef45cf, docs/decisions/0003).
 """
 
 import argparse

@@ -1,11 +1,11 @@
 """Process-wide settings of native libraries, made before numpy and CTranslate2 start.
 
 - OpenBLAS (numpy's BLAS, used for Whisper's log-mel features) otherwise starts a thread per core
-  that spins between calls. Measured: a decode loop on one thread used 1.44 cores with it, 1.0
-  without, and ran 13 % faster.
+  that spins between calls: a decode loop then burns more than one core for less work
+  (docs/decisions/0004).
 - CTranslate2 dispatches its own kernels no further than AVX2 unless told (`CT2_FORCE_CPU_ISA`);
-  where the CPU has every AVX-512 extension those kernels use, a busy decode took 16 % less time
-  on the benchmark machine, the same words within the noise (docs/benchmarks.md, "CPU kernels").
+  where the CPU has every AVX-512 extension those kernels use, decodes are faster with the same
+  words within the noise (docs/decisions/0022).
 
 A value already in the environment always stands.
 """

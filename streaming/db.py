@@ -17,6 +17,6 @@ def database_sync_to_async(func):
 
     Django empties `connection.queries` when an HTTP request starts; a WebSocket session never
     does, so with DEBUG on (the embedded `make run`) every session's writes piled up in it, up to
-    9,000 queries: +1.4 MB of the Python heap in 48 minutes of a soak (tracemalloc, bench/soak.py).
+    Django's cap per connection: the growth a soak found (docs/decisions/0011).
     """
     return _DatabaseSyncToAsync(func)

@@ -18,7 +18,7 @@ LOOP_MAX_NGRAM = 8
 LOGPROB_FLOOR_MARGIN = 0.5  # how far below avg_logprob_min a segment is rejected outright
 # Whisper misreads the first words of a short window, and two short windows often agree on the
 # misreading ("plant you sunlight" for "plants use sunlight"): only hypotheses of windows at least
-# this long may commit (bench/stream_sim.py: WER 2.1 -> 0.0 % with full decodes, 2.8 -> 0.7 % busy).
+# this long may commit (docs/decisions/0012).
 MIN_AGREEMENT_WINDOW_S = 2.0
 
 # Han ideographs (CJK unified, extension A, compatibility, extensions B and later).

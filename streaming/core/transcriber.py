@@ -208,8 +208,8 @@ class StreamTranscriber:
             request_id=str(next(self._request_ids)),
             audio=self.buffer.window(start)[: end - start],
             # Only committed words already trimmed out of the window: words still inside it would
-            # be skipped by the decoder. (Earlier utterances' text as a prompt was measured worse:
-            # WER 0.10 vs 0.035 on the bench's long stream, with hallucinated phrases.)
+            # be skipped by the decoder. (Earlier utterances' text as a prompt was measured worse,
+            # with hallucinated phrases: docs/decisions/0001.)
             prompt=self.stabilizer.prompt(before=self._seconds(start)),
             is_final=is_final,
             window_start=start,
@@ -256,8 +256,8 @@ class StreamTranscriber:
         """Whether the final decode goes while a partial is in flight. The partial is waited for
         only where it may finish the utterance without a decode: it heard the whole final window
         (a closing partial: it will), or it reached the end of the speech and the server keeps up
-        (when behind, 92% of those still needed the final decode at 10 students, after a wait
-        that was half the final delay)."""
+        (when behind, most of those still needed the final decode, after a wait that made up much
+        of the final delay: docs/decisions/0007)."""
         p, u = self.pending, self.utterance
         if p.is_final or p.window_end >= u.end:
             return False
@@ -312,7 +312,7 @@ class StreamTranscriber:
     def interval_s(self) -> float:
         """Seconds of new audio between partials: `interval_per_round_trip` round trips, so a
         loaded server is left idle time and its queue stays short for the closing partials and
-        finals (docs/benchmarks.md, "Update interval"); one student's round trip is short and the
+        finals (docs/decisions/0014); one student's round trip is short and the
         shortest interval holds."""
         c = self.config
         return min(c.max_interval_s, max(c.min_interval_s, c.interval_per_round_trip * self.round_trip_s))

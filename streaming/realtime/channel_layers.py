@@ -8,9 +8,9 @@ a partial that has waited longer than that.
 
 The order lives in the queue, not in the worker, because only there is it shared by every
 worker: a worker that held requests of two channels to choose between them took them from
-the others while it was busy (a closing partial queued 0.43 s at the median in the production
-topology against 0.13 s in the embedded server, docs/benchmarks.md), and a pending receive
-cannot be cancelled without risking its message.
+the others while it was busy, so closing partials queued longer in the production topology
+than in the embedded server (docs/decisions/0019), and a pending receive cannot be cancelled
+without risking its message.
 """
 
 import asyncio

@@ -39,8 +39,8 @@ def asr_config(channel: str = ASR_CHANNEL, shared_slots: int = 1) -> AsrConfig:
 
     With ASR_PARTIAL_NICE the partials decode on a model of their own whose threads are niced:
     when a final needs a core, the kernel gives it one at once instead of sharing it with every
-    other session's partials (bench/asr_priority.py: a final beside two partial decodes took
-    1.6-1.9x its time alone, 0.9-1.2x at niceness 10). Without it, one model serves every slot.
+    other session's partials (bench/asr_priority.py, docs/decisions/0016). Without it, one model
+    serves every slot.
     """
     finals = settings.ASR_FINAL_SLOTS
     if settings.ASR_PARTIAL_NICE <= 0:
@@ -71,9 +71,9 @@ def is_busy(queued_s: float, behind: bool, pool_wait_s: float) -> bool:
     requests have lately queued `pool_wait_s` (smoothed), or its session's round trips already
     exceed its shortest update interval (`behind`).
 
-    Each means the service is short of CPU. Greedy search and a 10 s context are what let
-    10 students share 2 cores (docs/benchmarks.md), while beam 5 and 15 s read short utterances
-    better when there is time for them (bench/short_utterances.py). The pool's wait counts for
+    Each means the service is short of CPU. Greedy search and a shorter context are what keep a
+    loaded service within its latency targets, while beam 5 and the full context read short
+    utterances better when there is time for them (docs/decisions/0006). The pool's wait counts for
     the closing partials, which are taken ahead and so queue little even when the others queue.
     """
     return behind or max(queued_s, pool_wait_s) > settings.ASR_BUSY_WAIT

@@ -1,10 +1,9 @@
 """Hands the C heap's free pages back to the operating system now and then.
 
-Every decode allocates and frees tens of MB of CTranslate2 buffers. glibc keeps freed pages
-inside its heaps, so a worker's RSS steps up and down by tens of MB over an hour without any of
-it being in use: after 225 decodes from three threads on four replicas, 120 of 300 MB were free
-pages (docs/benchmarks.md, "Long session"). `malloc_trim(0)` returns them in ~4 ms; the next
-decode on each replica touches its buffers again (+35-50 ms once per interval, not per decode).
+Every decode allocates and frees CTranslate2 buffers. glibc keeps freed pages inside its heaps,
+so a worker's RSS steps up and down over an hour without any of it being in use
+(docs/decisions/0020). `malloc_trim(0)` returns them quickly; the next decode on each replica
+touches its buffers again, once per interval, not per decode.
 """
 
 import asyncio

@@ -83,8 +83,8 @@ class ServiceWorker(Worker):
 
     Channels' own listener receives without waiting for the consumer, so a busy worker hoarded
     requests that an idle one could have served. And two listeners on one in-memory channel
-    starve each other (channels 4.3 drops a queue once it is empty: all 123 requests of a measured
-    4-client run went to one of two embedded workers), so the embedded server runs one worker
+    starve each other (channels 4.3 drops a queue once it is empty, so one of two embedded
+    workers got every request: docs/decisions/0003), so the embedded server runs one worker
     with several slots. The consumer frees a slot through `scope["slot_done"]`.
 
     `channels` name worker kinds (`asr`, `tts`) or channels; a kind has a pool of slots per

@@ -80,8 +80,8 @@ def encoder_frames(features: np.ndarray, min_frames: int) -> int:
     `min_frames`, at most Whisper's 3000.
 
     faster-whisper pads every window with zero frames to 30 s, but the encoder's cost grows with
-    its input (attention quadratically): a 4 s window at 10 s of context encodes ~6x faster
-    (bench/asr_cost.py). Shorter contexts than ~8 s made tiny.en loop ("ask, ask, ask, ...").
+    its input (attention quadratically), and too short a context makes tiny.en loop ("ask, ask,
+    ask, ...") (docs/decisions/0002).
     """
     rows = features.reshape(-1, features.shape[-1])
     spoken = np.flatnonzero(rows.any(axis=0))
