@@ -26,6 +26,15 @@ ZH_CLIPS = {
 }
 
 
+def load_zh_clip(name: str) -> np.ndarray:
+    """A shared Mandarin recording as 16 kHz mono float32."""
+    from streaming.core.audio import load_audio_file
+
+    path = SHARED_DATA / "zh" / name
+    assert path.exists(), f"shared test data missing: {path}"
+    return load_audio_file(str(path))
+
+
 def characters(text: str) -> str:
     """Chinese scoring key: Simplified, without punctuation or spaces (a CER counts characters)."""
     import opencc

@@ -127,7 +127,7 @@ class SegmentFilter:
       word-level anomaly score (improbable, or implausibly short or long words): the " You"
       Whisper writes over silence passes the log-probability rule but fails this one;
     - its text holds one of Whisper's Chinese stock phrases (STOCK_PHRASES), which it writes
-      over silence and noise and a student never says.
+      over silence and noise and a student never says, or no letter or digit at all.
     """
 
     no_speech_prob_max: float = 0.6
@@ -135,6 +135,8 @@ class SegmentFilter:
     compression_ratio_max: float = 2.4
 
     def accepts(self, seg: Segment) -> bool:
+        if not any(ch.isalnum() for ch in seg.text):
+            return False  # " ..." over noise: nothing a person said
         key = normalize(seg.text)
         if any(phrase in key for phrase in STOCK_PHRASES):
             return False
