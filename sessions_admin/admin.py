@@ -17,10 +17,15 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Avg, CharField, Count, DurationField, ExpressionWrapper, F, Max, Q, QuerySet
 from django.db.models.functions import Cast, Coalesce
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.dateformat import format as date_format
+from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from school.models import Classroom
 from school.roles import is_operator, is_teacher
@@ -35,6 +40,7 @@ from streaming.models import (
     SessionStatus,
     StreamingSession,
     WorkerHeartbeat,
+    WorkerKind,
 )
 from streaming.realtime.messages import session_group
 from streaming.selectors import sessions_visible_to
@@ -43,8 +49,27 @@ from streaming.web import dashboard
 SHORT_ID = re.compile(r"^[0-9a-f]{4,8}$")
 
 
-def _seconds(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f} s"
+def _seconds(value: float | None, digits: int = 2) -> str:
+    """Seconds for people: a fixed number of decimals, never a float's full repr."""
+    return "—" if value is None else f"{value:.{digits}f} s"
+
+
+def _seconds_column(field: str, description, digits: int = 2):
+    """A list column or read-only field showing a float field of seconds as `_seconds` does."""
+
+    @admin.display(description=description, ordering=field)
+    def column(obj) -> str:
+        return _seconds(getattr(obj, field), digits)
+
+    column.__name__ = field  # how the admin tells its columns apart
+    return column
+
+
+audio_start = _seconds_column("audio_start", _("audio start"), 1)
+audio_end = _seconds_column("audio_end", _("audio end"), 1)
+audio_length = _seconds_column("audio_duration", _("audio length"), 1)
+latency = _seconds_column("latency", _("latency"))
+word_latency = _seconds_column("word_latency", _("word latency"))
 
 
 def _duration(value) -> str:
@@ -92,6 +117,10 @@ class ReadOnlyRecordAdmin(OperatorAdmin):
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return request.user.is_superuser
 
+    def changelist_view(self, request: HttpRequest, extra_context=None) -> HttpResponse:
+        """Without the admin's navigation sidebar: the records' columns need the width (1280 px screens)."""
+        return super().changelist_view(request, {"is_nav_sidebar_enabled": False, **(extra_context or {})})
+
 
 # --- sessions and transcripts ------------------------------------------------------------------
 
@@ -100,13 +129,13 @@ class EntryInline(admin.TabularInline):
     """The conversation, read-only, in order."""
 
     model = ConversationEntry
-    fields = ("sequence", "role", "text", "audio_start", "audio_end", "latency", "word_latency", "created_at")
+    fields = ("sequence", "role", "text", audio_start, audio_end, latency, word_latency, "created_at")
     readonly_fields = fields
     extra = 0
     can_delete = False
     ordering = ("sequence",)
-    verbose_name = "transcript entry"
-    verbose_name_plural = "transcript"
+    verbose_name = _("transcript entry")
+    verbose_name_plural = _("transcript")
 
     def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
         return is_operator(request.user) or is_teacher(request.user)
@@ -124,7 +153,7 @@ class EntryInline(admin.TabularInline):
 class ClassroomFilter(admin.SimpleListFilter):
     """Sessions of one class's students; teachers are offered their own classes only."""
 
-    title = "classroom"
+    title = _("classroom")
     parameter_name = "classroom"
 
     def lookups(self, request, model_admin):
@@ -165,19 +194,16 @@ class StreamingSessionAdmin(ReadOnlyRecordAdmin):
         "owner",
         "language",
         "status",
-        "created_at",
-        "last_activity_at",
+        "started",
         "duration",
         "entry_count",
         "audio",
         "final_delay",
-        "word_latency_mean",
-        "first_audio_mean",
     )
     list_display_links = ("short_id",)
     list_filter = ("status", "language", ClassroomFilter, "created_at")
     search_fields = ("owner__username", "owner__first_name", "owner__last_name", "entries__text")
-    search_help_text = "Session id, student name, or words said in the session."
+    search_help_text = _("Session id, student name, or words said in the session.")
     date_hierarchy = "created_at"
     list_select_related = ("owner",)
     list_per_page = 50
@@ -193,9 +219,9 @@ class StreamingSessionAdmin(ReadOnlyRecordAdmin):
         "closed_at",
         "duration",
         "entry_count",
-        "audio_seconds",
+        "audio",
         "chunks_received",
-        "bytes_received",
+        "received",
         "final_delay_mean",
         "final_delay_max",
         "word_latency_mean",
@@ -234,48 +260,65 @@ class StreamingSessionAdmin(ReadOnlyRecordAdmin):
             by_id = Q(pk__in=prefixed.values("pk"))
         return queryset.filter(Q(pk__in=found.values("pk")) | by_id), False
 
-    @admin.display(description="session", ordering="created_at")
+    @admin.display(description=_("session"), ordering="created_at")
     def short_id(self, obj: StreamingSession) -> str:
         return str(obj.id)[:8]
 
-    @admin.display(ordering="span")
+    @admin.display(description=_("started"), ordering="created_at")
+    def started(self, obj: StreamingSession) -> str:
+        return date_format(timezone.localtime(obj.created_at), "Y-m-d H:i")
+
+    @admin.display(description=_("duration"), ordering="span")
     def duration(self, obj: StreamingSession) -> str:
         return _duration(obj.span)
 
-    @admin.display(description="entries", ordering="n_entries")
+    @admin.display(description=_("entries"), ordering="n_entries")
     def entry_count(self, obj: StreamingSession) -> int:
         return obj.n_entries
 
-    @admin.display(description="audio", ordering="audio_seconds")
+    @admin.display(description=_("audio"), ordering="audio_seconds")
     def audio(self, obj: StreamingSession) -> str:
-        return f"{obj.audio_seconds:.1f} s"
+        return _seconds(obj.audio_seconds, 1)
 
-    @admin.display(description="final delay (mean)", ordering="mean_final_delay")
+    @admin.display(description=_("bytes received"), ordering="bytes_received")
+    def received(self, obj: StreamingSession) -> str:
+        return filesizeformat(obj.bytes_received)
+
+    @admin.display(description=_("final delay (mean)"), ordering="mean_final_delay")
     def final_delay_mean(self, obj: StreamingSession) -> str:
         return _seconds(obj.mean_final_delay)
 
-    @admin.display(description="final delay (max)", ordering="max_final_delay")
+    @admin.display(description=_("final delay (max)"), ordering="max_final_delay")
     def final_delay_max(self, obj: StreamingSession) -> str:
         return _seconds(obj.max_final_delay)
 
-    @admin.display(description="final delay (mean / max)", ordering="mean_final_delay")
+    @admin.display(description=_("final delay (mean / max)"), ordering="mean_final_delay")
     def final_delay(self, obj: StreamingSession) -> str:
         if obj.mean_final_delay is None:
             return "—"
         return f"{obj.mean_final_delay:.2f} / {obj.max_final_delay:.2f} s"
 
-    @admin.display(description="word latency (mean)", ordering="mean_word_latency")
+    @admin.display(description=_("word latency (mean)"), ordering="mean_word_latency")
     def word_latency_mean(self, obj: StreamingSession) -> str:
         return _seconds(obj.mean_word_latency)
 
-    @admin.display(description="first audio (mean)", ordering="mean_first_audio")
+    @admin.display(description=_("reply first audio (mean)"), ordering="mean_first_audio")
     def first_audio_mean(self, obj: StreamingSession) -> str:
         return _seconds(obj.mean_first_audio)
 
-    @admin.display(description="live (connection holding it)")
+    @admin.display(description=_("live (connection holding it)"))
     def live_figures(self, obj: StreamingSession) -> str:
         live = live_stats.read(obj.id)
-        return ", ".join(f"{k}={v}" for k, v in live.items())
+        buffered = live["bufferSize"] / 2 / settings.SAMPLE_RATE  # PCM16 bytes
+        return gettext(
+            "buffered audio %(buffered)s (%(chunks)d chunks), transcriptions pending %(transcriptions)d, "
+            "replies pending %(replies)d"
+        ) % {
+            "buffered": _seconds(buffered, 1),
+            "chunks": live["bufferChunks"],
+            "transcriptions": live["pendingTranscriptions"],
+            "replies": live["pendingResponses"],
+        }
 
     # Actions: teachers may close their students' sessions; expiring is an operator's call.
 
@@ -285,23 +328,27 @@ class StreamingSessionAdmin(ReadOnlyRecordAdmin):
     def has_expire_permission(self, request: HttpRequest) -> bool:
         return is_operator(request.user)
 
-    @admin.action(description="Close the selected sessions", permissions=["close"])
+    @admin.action(description=_("Close the selected sessions"), permissions=["close"])
     def close_sessions(self, request: HttpRequest, queryset: QuerySet) -> None:
         ended = _end_sessions(queryset, SessionStatus.CLOSED)
-        self.message_user(request, f"Closed {ended} session(s).", messages.SUCCESS)
+        self.message_user(
+            request, ngettext("Closed %d session.", "Closed %d sessions.", ended) % ended, messages.SUCCESS
+        )
 
-    @admin.action(description="Expire the selected sessions", permissions=["expire"])
+    @admin.action(description=_("Expire the selected sessions"), permissions=["expire"])
     def expire_sessions(self, request: HttpRequest, queryset: QuerySet) -> None:
         ended = _end_sessions(queryset, SessionStatus.EXPIRED)
-        self.message_user(request, f"Expired {ended} session(s).", messages.SUCCESS)
+        self.message_user(
+            request, ngettext("Expired %d session.", "Expired %d sessions.", ended) % ended, messages.SUCCESS
+        )
 
 
 @admin.register(ConversationEntry)
 class ConversationEntryAdmin(ReadOnlyRecordAdmin):
-    list_display = ("created_at", "session_link", "owner", "sequence", "role", "text", "latency", "word_latency")
+    list_display = ("created_at", "session_link", "owner", "sequence", "role", "text", latency, word_latency)
     list_filter = ("role", "language", "created_at")
     search_fields = ("text",)
-    search_help_text = "Words said or replied."
+    search_help_text = _("Words said or replied.")
     date_hierarchy = "created_at"
     list_select_related = ("session__owner",)
     list_per_page = 100
@@ -312,11 +359,11 @@ class ConversationEntryAdmin(ReadOnlyRecordAdmin):
         "role",
         "text",
         "language",
-        "audio_duration",
-        "audio_start",
-        "audio_end",
-        "latency",
-        "word_latency",
+        audio_length,
+        audio_start,
+        audio_end,
+        latency,
+        word_latency,
         "created_at",
     )
     readonly_fields = fields
@@ -327,12 +374,12 @@ class ConversationEntryAdmin(ReadOnlyRecordAdmin):
             entries = entries.filter(session__in=sessions_visible_to(request.user).values("pk"))
         return entries
 
-    @admin.display(description="session", ordering="session")
+    @admin.display(description=_("session"), ordering="session")
     def session_link(self, obj: ConversationEntry) -> str:
         url = reverse("admin:streaming_streamingsession_change", args=[obj.session_id])
         return format_html('<a href="{}">{}</a>', url, str(obj.session_id)[:8])
 
-    @admin.display(ordering="session__owner__username")
+    @admin.display(description=_("user"), ordering="session__owner__username")
     def owner(self, obj: ConversationEntry):
         return obj.session.owner
 
@@ -349,11 +396,11 @@ class ClassroomAdmin(OperatorAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).annotate(n_students=Count("students", distinct=True))
 
-    @admin.display(description="teachers")
+    @admin.display(description=_("teachers"))
     def teacher_names(self, obj: Classroom) -> str:
         return ", ".join(t.get_username() for t in obj.teachers.all())
 
-    @admin.display(description="students", ordering="n_students")
+    @admin.display(description=_("students"), ordering="n_students")
     def student_count(self, obj: Classroom) -> int:
         return obj.n_students
 
@@ -369,7 +416,11 @@ class ApiTokenAdmin(OperatorAdmin):
     def save_model(self, request, obj: ApiToken, form, change) -> None:
         if not change:
             raw = obj.assign_new_key()
-            messages.warning(request, f"The key for “{obj.name}” is {raw} — copy it now, it is not shown again.")
+            messages.warning(
+                request,
+                gettext("The key for “%(name)s” is %(key)s — copy it now, it is not shown again.")
+                % {"name": obj.name, "key": raw},
+            )
         super().save_model(request, obj, form, change)
 
 
@@ -384,7 +435,7 @@ class WorkerHeartbeatAdmin(OperatorAdmin):
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
-    @admin.display(boolean=True, description="alive")
+    @admin.display(boolean=True, description=_("alive"))
     def alive(self, obj: WorkerHeartbeat) -> bool:
         stale_after = timedelta(seconds=3 * settings.WORKER_HEARTBEAT_INTERVAL)
         return obj.last_seen_at >= timezone.now() - stale_after
@@ -419,12 +470,14 @@ class ServiceHealthAdmin(OperatorAdmin):
         latency = dashboard.latency_series(now)
         context = {
             **self.admin_site.each_context(request),
-            "title": "Service health",
+            "title": gettext("Service health"),
             "opts": self.model._meta,
             "figures": figures,
+            "generated_at": now,
+            "workers": _worker_rows(figures["workers"]),
             "latency_rows": _latency_rows(figures["latency"]),
-            "sessions_chart": charts.line_chart("Sessions, last 24 hours", sessions.starts, sessions.lines),
-            "latency_chart": charts.line_chart("Latency, last 24 hours", latency.starts, latency.lines, " s"),
+            "sessions_chart": charts.line_chart(gettext("Sessions, last 24 hours"), sessions.starts, sessions.lines),
+            "latency_chart": charts.line_chart(gettext("Latency, last 24 hours"), latency.starts, latency.lines, " s"),
             "data_url": reverse("admin:sessions_admin_servicehealth_data"),
         }
         return TemplateResponse(request, "admin/sessions_admin/service_health.html", context)
@@ -434,11 +487,24 @@ class ServiceHealthAdmin(OperatorAdmin):
         return JsonResponse(dashboard.health_figures())
 
 
+def _worker_rows(workers: list[dict]) -> list[dict]:
+    """The JSON's worker rows with times the template can format and the kind's name."""
+    return [
+        {
+            **w,
+            "kind_name": WorkerKind(w["kind"]).label,
+            "started": parse_datetime(w["startedAt"]),
+            "last_seen": parse_datetime(w["lastSeen"]),
+        }
+        for w in workers
+    ]
+
+
 def _latency_rows(latency: dict) -> list[dict]:
     """Rows for the template: one per figure and window."""
-    names = {"finalDelay": "Final delay", "wordLatency": "Word latency", "firstAudio": "Reply first audio"}
+    names = {"finalDelay": _("Final delay"), "wordLatency": _("Word latency"), "firstAudio": _("Reply first audio")}
     rows = []
     for key, label in names.items():
-        for window, title in (("last5m", "5 min"), ("last60m", "60 min")):
+        for window, title in (("last5m", _("5 min")), ("last60m", _("60 min"))):
             rows.append({"label": label, "window": title, **latency[window][key]})
     return rows

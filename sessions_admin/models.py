@@ -1,5 +1,7 @@
 """The admin's service-health entry (classrooms live in the school app)."""
 
+from django.utils.translation import gettext_lazy as _
+
 from streaming.models import WorkerHeartbeat
 
 
@@ -8,5 +10,5 @@ class ServiceHealth(WorkerHeartbeat):
 
     class Meta:
         proxy = True
-        verbose_name = "service health"
-        verbose_name_plural = "service health"
+        verbose_name = _("service health")
+        verbose_name_plural = _("service health")

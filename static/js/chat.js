@@ -100,6 +100,10 @@ const API_MESSAGES = {
 function notifyApiError(error) {
   const key = API_MESSAGES[error.code];
   notify(key ? text[key] : format(text.serverError, { message: error.message }));
+  if (error.code === "language_unsupported") {
+    config.languages[ui.language.value] = false; // the server knows best
+    ui.languageNote.hidden = true; // the notice says it now: once on screen
+  }
 }
 
 const SOCKET_ERRORS = {
@@ -165,7 +169,9 @@ async function sessionChoiceChanged() {
   }
 }
 
+/** The English-only warning under the language picker, only for a language the model cannot hear. */
 function languageChanged() {
+  if (ui.noticeText.textContent === text.languageUnsupported) clearNotice(); // a refusal of the previous choice
   const supported = config.languages[ui.language.value] !== false;
   ui.languageNote.textContent = supported ? "" : text.languageUnsupported;
   ui.languageNote.hidden = supported;

@@ -12,6 +12,8 @@ from typing import Annotated, TypedDict
 from django.conf import settings
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from streaming.models import ConversationEntry, EntryRole, StreamingSession, WorkerHeartbeat, WorkerKind
 from streaming.realtime.channel_layers import pending_requests
@@ -163,7 +165,7 @@ def audio_hours_today(now: datetime) -> float:
 
 @dataclass
 class Series:
-    """Values per time bucket, for the charts."""
+    """Values per time bucket, for the charts; the lines are named in the active language."""
 
     starts: list[datetime]
     lines: dict[str, list[float | None]]
@@ -189,7 +191,9 @@ def sessions_series(now: datetime) -> Series:
             in_use[index] += 1
         if created >= start:
             started[min(count - 1, int((created - start) / step))] += 1
-    return Series([start + step * i for i in range(count)], {"in use": in_use, "started": started})
+    return Series(
+        [start + step * i for i in range(count)], {_("in use"): in_use, pgettext("sessions chart", "started"): started}
+    )
 
 
 def latency_series(now: datetime) -> Series:
@@ -209,9 +213,9 @@ def latency_series(now: datetime) -> Series:
     return Series(
         [start + step * i for i in range(count)],
         {
-            "final delay p50": [percentile(sorted(d), 50) for d in delays],
-            "final delay p95": [percentile(sorted(d), 95) for d in delays],
-            "word latency p50": [percentile(sorted(w), 50) for w in words],
+            _("final delay p50"): [percentile(sorted(d), 50) for d in delays],
+            _("final delay p95"): [percentile(sorted(d), 95) for d in delays],
+            _("word latency p50"): [percentile(sorted(w), 50) for w in words],
         },
     )
 

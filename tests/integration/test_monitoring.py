@@ -2,17 +2,20 @@
 with real rows in PostgreSQL and real queues in Redis."""
 
 import asyncio
+import re
 from datetime import timedelta
 
 import numpy as np
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import channel_layers, get_channel_layer
+from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.utils import label_for_field
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 from prometheus_client.parser import text_string_to_metric_families
 
 from school.models import Classroom
@@ -105,9 +108,10 @@ def test_session_list_shows_figures(request, role, conversation):
     html = page.content.decode()
     assert str(conversation.id)[:8] in html and "student" in html
     assert "0.70 / 1.00 s" in html  # mean and max final delay of 0.4, 0.6, 0.8, 1.0
-    assert "0.60 s" in html  # mean word latency
-    assert "0.25 s" in html  # reply first audio
     assert "36.0 s" in html  # audio seconds
+    detail = client.get(f"{SESSIONS}{conversation.id}/change/").content.decode()
+    assert "0.60 s" in detail  # mean word latency
+    assert "0.25 s" in detail  # reply first audio
     for query in ("?status__exact=active", "?language__exact=en", f"?created_at__year={timezone.now().year}", "?o=7"):
         assert client.get(SESSIONS + query).status_code == 200, query
 
@@ -394,3 +398,91 @@ def test_dashboard_survives_redis_gone(staff, redis_gone):
     page = logged_in(staff).get(DASHBOARD)
     assert page.status_code == 200
     assert '<span class="figure" id="pending-asr">?</span>' in page.content.decode()
+
+
+# --- the admin in Chinese, with figures for people ----------------------------------------------
+
+LONG_FLOAT = re.compile(r"\d\.\d{4,}")  # 22.299999999999997, 0.8412345678
+MICROSECONDS = re.compile(r"\d:\d\d\.\d{3,}")  # 04:15:07.123457
+
+
+@pytest.fixture
+def awkward_conversation(user):
+    """Figures as the service writes them: floats that do not print short."""
+    session = make_session(user)
+    add_user_utterance(
+        session.id,
+        text="ask not",
+        language="en",
+        audio_duration=0.8888888,
+        audio_start=0.123456789,
+        audio_end=1.0123456789,
+        latency=0.8412345678,
+        word_latency=0.6543210987,
+    )
+    add_assistant_reply(session.id, text="A fine question.", language="en", audio_duration=1.2345678, latency=0.253333)
+    touch_session(session.id, audio_seconds=22.299999999999997, chunks=223, nbytes=713_600)
+    return session
+
+
+def in_chinese(person) -> Client:
+    client = logged_in(person)
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "zh-hans"
+    return client
+
+
+def test_the_admin_speaks_chinese_and_shows_figures_for_people(staff, awkward_conversation):
+    client = in_chinese(staff)
+    listing = client.get(SESSIONS).content.decode()
+    for chinese in ("会话", "语音服务", "用户", "开始时间", "定稿延迟（平均 / 最大）", "进行中", "结束所选会话"):
+        assert chinese in listing, chinese
+    for english in ("Audio streaming", "final delay", "Session id, student name", "Close the selected sessions"):
+        assert english not in listing, english
+    assert "22.3 s" in listing and "0.84 / 0.84 s" in listing
+
+    detail = client.get(f"{SESSIONS}{awkward_conversation.id}/change/").content.decode()
+    for chinese in ("转写记录", "逐词延迟（平均）", "回复首音（平均）", "缓冲音频", "学生", "AI 助教", "已接收字节"):
+        assert chinese in detail, chinese
+    assert "0.65 s" in detail and "0.25 s" in detail and "0.1 s" in detail and "696.9" in detail
+    entries = client.get(ENTRIES).content.decode()
+    assert "转写条目" in entries and "0.84 s" in entries
+    for html in (listing, detail, entries):
+        assert not LONG_FLOAT.search(html), LONG_FLOAT.search(html)
+        assert not MICROSECONDS.search(html), MICROSECONDS.search(html)
+
+
+def test_every_column_and_filter_of_ours_has_a_chinese_label(staff, rf):
+    """A label left out of gettext reads the same in both languages."""
+    request = rf.get(SESSIONS)
+    request.user = staff
+    for model, model_admin in admin.site._registry.items():
+        if model._meta.app_label not in ("streaming", "school", "sessions_admin"):
+            continue
+        names = [*model_admin.list_display, *(model_admin.fields or ())]
+        filters = [f.title for f in model_admin.list_filter if isinstance(f, type)]
+        labels = {}
+        for language in ("en", "zh-hans"):
+            with translation.override(language):
+                labels[language] = [
+                    str(model._meta.verbose_name),
+                    str(model._meta.verbose_name_plural),
+                    str(model._meta.app_config.verbose_name),
+                    *(str(label_for_field(n, model, model_admin)) for n in names if n != "__str__"),
+                    *(str(title) for title in filters),
+                ]
+        same = [en for en, zh in zip(labels["en"], labels["zh-hans"], strict=True) if en == zh]
+        assert not same, (model.__name__, same)
+
+
+def test_dashboard_in_chinese_with_times_and_latencies_for_people(staff, awkward_conversation, flushed_redis):
+    beat("asr", 301)
+    beat("tts", 302, age_s=7.123456)
+    html = in_chinese(staff).get(DASHBOARD).content.decode()
+    for chinese in ("服务状态", "进行中的会话", "工作进程", "语音识别", "语音合成", "在线", "定稿延迟", "生成于"):
+        assert chinese in html, chinese
+    for english in ("active sessions", "Workers", ">alive<", "Final delay", "last 24 hours", "Generated"):
+        assert english not in html, english
+    assert "<td>0.84</td>" in html  # p50 of the final delay, two decimals
+    assert not LONG_FLOAT.search(html), LONG_FLOAT.search(html)
+    assert not MICROSECONDS.search(html), MICROSECONDS.search(html)
+    assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:", html)  # no ISO stamps: local times for people
