@@ -1,6 +1,7 @@
 """Small line charts as inline SVG, rendered on the server: no JavaScript, no chart library."""
 
 import math
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from django.utils import timezone
@@ -40,7 +41,9 @@ def _segments(points: list[tuple[float, float] | None]) -> list[list[tuple[float
     return runs
 
 
-def line_chart(title: str, starts: list[datetime], lines: dict[str, list[float | None]], unit: str = "") -> SafeString:
+def line_chart(
+    title: str, starts: list[datetime], lines: Mapping[str, Sequence[float | None]], unit: str = ""
+) -> SafeString:
     """An SVG chart of one or more series sharing the time axis `starts`."""
     values = [v for series in lines.values() for v in series if v is not None]
     top = _nice_ceiling(max(values, default=0.0))

@@ -17,15 +17,18 @@ class ErrorDetail(TypedDict):
 class ServiceError(Exception):
     """A refusal that maps to an HTTP status for REST and to an `error` message on the socket."""
 
-    def __init__(self, code: str, message: str, status: int = HTTPStatus.BAD_REQUEST, **extra):
+    def __init__(self, code: str, message: str, status: int = HTTPStatus.BAD_REQUEST, *, field: str | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
         self.status = int(status)
-        self.extra = extra
+        self.field = field
 
     def as_dict(self) -> ErrorDetail:
-        return {"code": self.code, "message": self.message, **self.extra}
+        detail: ErrorDetail = {"code": self.code, "message": self.message}
+        if self.field is not None:
+            detail["field"] = self.field
+        return detail
 
 
 def not_found(what: str = "session") -> ServiceError:

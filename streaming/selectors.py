@@ -1,33 +1,34 @@
 """Read-side queries: what a user may see, session statistics and service health."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import cast
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.paginator import EmptyPage, Paginator
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from school import roles
 from streaming import live_stats
+from streaming.engines.asr.languages import SessionLanguage
 from streaming.errors import forbidden, invalid_field, not_found
-from streaming.models import ConversationEntry, SessionStatus, StreamingSession, WorkerHeartbeat, WorkerKind
+from streaming.models import ConversationEntry, EntryRole, SessionStatus, StreamingSession, WorkerHeartbeat, WorkerKind
 from streaming.shapes import Entry, EntryPage, ServiceHealth, Session, Stats
 
 MAX_PAGE_SIZE = 200
 
 
-def sessions_visible_to(user: AbstractBaseUser) -> QuerySet[StreamingSession]:
+def sessions_visible_to(user: "roles.Person") -> QuerySet[StreamingSession]:
     """Operators see every session; teachers their own and their students'; students their own."""
     sessions = StreamingSession.objects.select_related("owner")
     if roles.is_operator(user):
         return sessions
     if roles.is_teacher(user):
-        return sessions.filter(Q(owner=user) | Q(owner__in=roles.taught_student_ids(user)))
-    return sessions.filter(owner=user)
+        return sessions.filter(Q(owner=user.pk) | Q(owner__in=roles.taught_student_ids(user)))
+    return sessions.filter(owner=user.pk)
 
 
-def session_for_user(user: AbstractBaseUser, session_id, *, stream: bool = False) -> StreamingSession:
+def session_for_user(user: "roles.Person", session_id, *, stream: bool = False) -> StreamingSession:
     """The session if the user may act on it; `not_found` / `forbidden` otherwise.
 
     Viewing and closing (`stream=False`): the owner, an operator, or a teacher of the owner.
@@ -47,20 +48,25 @@ def session_for_user(user: AbstractBaseUser, session_id, *, stream: bool = False
     raise forbidden()
 
 
-def iso(value) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
+def iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
 
 
 def session_summary(session: StreamingSession) -> Session:
+    """A session as the REST API returns it.
+
+    Choice fields are cast, not converted: they hold their choices' values (checked on the way
+    in), and the JSON carries the stored string.
+    """
     return {
         "id": str(session.id),
         "owner": session.owner.get_username(),
-        "language": session.language,
-        "status": session.status,
+        "language": cast(SessionLanguage, session.language),
+        "status": cast(SessionStatus, session.status),
         "options": session.options,
         "createdAt": iso(session.created_at),
         "lastActivity": iso(session.last_activity_at),
-        "closedAt": iso(session.closed_at),
+        "closedAt": iso(session.closed_at) if session.closed_at else None,
         "audioSeconds": round(session.audio_seconds, 3),
         "chunksReceived": session.chunks_received,
         "bytesReceived": session.bytes_received,
@@ -76,14 +82,14 @@ def session_stats(session: StreamingSession, live: dict | None = None) -> Stats:
         "createdAt": iso(session.created_at),
         "lastActivity": iso(session.last_activity_at),
         "isActive": session.is_active,
-        "language": session.language,
+        "language": cast(SessionLanguage, session.language),
         "conversationEntries": session.entries.count(),
         "bufferChunks": live["bufferChunks"],
         "bufferSize": live["bufferSize"],
         "pendingTranscriptions": live["pendingTranscriptions"],
         "pendingResponses": live["pendingResponses"],
         "audioSeconds": round(session.audio_seconds, 3),
-        "status": session.status,
+        "status": cast(SessionStatus, session.status),
     }
 
 
@@ -115,7 +121,7 @@ def entry_dict(entry: ConversationEntry) -> Entry:
     return {
         "id": entry.pk,
         "sequence": entry.sequence,
-        "role": entry.role,
+        "role": cast(EntryRole, entry.role),
         "text": entry.text,
         "language": entry.language,
         "audioDuration": round(entry.audio_duration, 3),

@@ -5,9 +5,10 @@ PostgreSQL and on the embedded SQLite database.
 """
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, TypedDict
+from typing import Annotated, TypedDict, cast
 
 from django.conf import settings
 from django.db.models import Sum
@@ -22,7 +23,6 @@ from streaming.selectors import iso, live_workers, service_health
 from streaming.shapes import Doc, ServiceHealth, Timestamp
 
 WINDOWS_MINUTES = {"last5m": 5, "last60m": 60}
-PERCENTILES = (50, 90, 95, 99)
 CHART_HOURS = 24
 CHART_BUCKET_MINUTES = 30
 
@@ -87,14 +87,20 @@ def percentile(ordered: list[float], q: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
 def summarize(values: list[float]) -> Percentiles:
     ordered = sorted(values)
-    figures = {"count": len(ordered)}
-    for q in PERCENTILES:
-        value = percentile(ordered, q)
-        figures[f"p{q}"] = None if value is None else round(value, 3)
-    figures["max"] = round(ordered[-1], 3) if ordered else None
-    return figures
+    return {
+        "count": len(ordered),
+        "p50": _rounded(percentile(ordered, 50)),
+        "p90": _rounded(percentile(ordered, 90)),
+        "p95": _rounded(percentile(ordered, 95)),
+        "p99": _rounded(percentile(ordered, 99)),
+        "max": _rounded(ordered[-1] if ordered else None),
+    }
 
 
 def latency_window(now: datetime, minutes: int) -> LatencyWindow:
@@ -120,12 +126,12 @@ def latency_window(now: datetime, minutes: int) -> LatencyWindow:
 
 def worker_rows(now: datetime) -> list[Worker]:
     """Every worker that ever sent a heartbeat; the stale ones are marked gone."""
-    fresh = set()
+    fresh: set[int] = set()
     for kind in WorkerKind.values:
         fresh.update(live_workers(kind).values_list("pk", flat=True))
     return [
         {
-            "kind": w.kind,
+            "kind": cast(WorkerKind, w.kind),
             "host": w.host,
             "pid": w.pid,
             "model": w.model,
@@ -142,7 +148,7 @@ def worker_rows(now: datetime) -> list[Worker]:
 
 def pending_by_channel() -> dict[str, int | None]:
     """Requests queued per worker channel; None when the channel layer cannot be read."""
-    pending = {}
+    pending: dict[str, int | None] = {}
     for channel in ALL_WORKER_CHANNELS:
         try:
             pending[channel] = pending_requests(channel)
@@ -168,7 +174,7 @@ class Series:
     """Values per time bucket, for the charts; the lines are named in the active language."""
 
     starts: list[datetime]
-    lines: dict[str, list[float | None]]
+    lines: Mapping[str, Sequence[float | None]]  # read-only, so series of counts and of percentiles both fit
 
 
 def _buckets(now: datetime) -> tuple[datetime, timedelta, int]:

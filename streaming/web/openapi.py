@@ -28,6 +28,7 @@ class Overview(HealthFigures):
 def json_schema(annotation, components: dict) -> dict:
     """The JSON Schema of a type; a TypedDict is added to `components` and referenced by its name."""
     keywords: dict = {}
+    schema: dict
     if get_origin(annotation) is Annotated:
         annotation, *metadata = get_args(annotation)
         for item in metadata:

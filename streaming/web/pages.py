@@ -11,6 +11,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from streaming import asr_models
 from streaming.models import SessionStatus, StreamingSession
 from streaming.selectors import session_summary
+from streaming.shapes import Session
 
 # Everything the page's JavaScript says to the student, translated on the server.
 # `{name}` placeholders are filled in by the script.
@@ -71,7 +72,7 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect("chat")
 
 
-def _resumable_sessions(user) -> list[dict]:
+def _resumable_sessions(user) -> list[Session]:
     """The student's active sessions the page can stream into (16 kHz input), most recent first."""
     sessions = (
         StreamingSession.objects.filter(owner=user, status=SessionStatus.ACTIVE)
