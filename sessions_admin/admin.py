@@ -9,8 +9,6 @@ import re
 import uuid
 from datetime import timedelta
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -42,7 +40,7 @@ from streaming.models import (
     WorkerHeartbeat,
     WorkerKind,
 )
-from streaming.realtime.messages import session_group
+from streaming.realtime.messages import notify_session_ended
 from streaming.selectors import sessions_visible_to
 from streaming.web import dashboard
 
@@ -168,13 +166,6 @@ class ClassroomFilter(admin.SimpleListFilter):
         return queryset
 
 
-def notify_session_ended(session: StreamingSession) -> None:
-    """A live WebSocket on the session hears it ended and closes (as after REST DELETE)."""
-    async_to_sync(get_channel_layer().group_send)(
-        session_group(session.id), {"type": "session.ended", "status": session.status}
-    )
-
-
 def _end_sessions(queryset: QuerySet, status: str) -> int:
     ended = 0
     for session in queryset.filter(status=SessionStatus.ACTIVE):
@@ -182,7 +173,7 @@ def _end_sessions(queryset: QuerySet, status: str) -> int:
             session = services.end_session(session, status)
         except ServiceError:
             continue  # ended meanwhile by someone else
-        notify_session_ended(session)
+        notify_session_ended(session.id, session.status)
         ended += 1
     return ended
 

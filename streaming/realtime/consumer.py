@@ -1,25 +1,38 @@
-"""The WebSocket consumer: one per connected student, holding the live state of one session."""
+"""The WebSocket consumer: one per connected student, holding the live state of one session.
+
+It authenticates, then routes client and channel-layer messages to the parts that own the state
+(`Recognition`, `SpokenReplies`) and wires them together through a `Link`.
+"""
 
 import asyncio
-import time
+import functools
+from collections.abc import Coroutine
+from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from streaming import live_stats, metrics, selectors, services
+from streaming import live_stats, metrics, selectors
 from streaming.core import protocol
-from streaming.core.audio import Resampler
 from streaming.core.rate_limit import ConnectionLimits
-from streaming.core.transcriber import StreamTranscriber
 from streaming.db import database_sync_to_async
 from streaming.errors import ServiceError
 from streaming.models import StreamingSession
-from streaming.realtime.messages import session_group
-from streaming.realtime.recognition import RecognitionMixin, transcriber_config
-from streaming.realtime.replies import Reply
-from streaming.realtime.speaking import SpokenRepliesMixin
-
-FLUSH_INTERVAL_S = 1.0
+from streaming.realtime.counters import SessionCounters
+from streaming.realtime.link import Link
+from streaming.realtime.messages import (
+    AsrRequest,
+    AsrResult,
+    SessionEnded,
+    SessionSuperseded,
+    TtsAudio,
+    TtsError,
+    TtsRequest,
+    session_group,
+)
+from streaming.realtime.recognition import Recognition
+from streaming.realtime.responder import respond
+from streaming.realtime.speaking import SpokenReplies
 
 # Close codes (4000-4999 are the application's): the client can tell why without parsing text.
 CLOSE_UNAUTHENTICATED = 4401
@@ -29,18 +42,20 @@ CLOSE_NOT_ACTIVE = 4409
 CLOSE_SUPERSEDED = 4000
 
 
-class AudioStreamConsumer(RecognitionMixin, SpokenRepliesMixin, AsyncWebsocketConsumer):
-    """Connection, authorization, message dispatch and session events; recognition and replies
-    live in their mixins."""
+class AudioStreamConsumer(AsyncWebsocketConsumer):
+    """Connection, authorization, message dispatch and session events."""
 
     session: StreamingSession | None = None
+    recognition: Recognition
+    replies: SpokenReplies
+    counters: SessionCounters
 
     # --- connection ----------------------------------------------------------------------------
 
     async def connect(self) -> None:
         await self.accept()
         try:
-            self.session = await self._authorize()
+            session = await self._authorize()
         except ServiceError as refusal:
             code = {401: CLOSE_UNAUTHENTICATED, 403: CLOSE_FORBIDDEN, 404: CLOSE_NOT_FOUND}.get(
                 refusal.status, CLOSE_NOT_ACTIVE
@@ -48,36 +63,44 @@ class AudioStreamConsumer(RecognitionMixin, SpokenRepliesMixin, AsyncWebsocketCo
             await self.send_json(protocol.error(refusal.code, refusal.message))
             await self.close(code=code)
             return
-        self.group = session_group(self.session.id)
+        self.session = session
+        self.group = session_group(session.id)
         # One live connection per session: a reconnect takes over from a half-dead old socket.
-        await self.channel_layer.group_send(self.group, {"type": "session.superseded"})
+        await self.channel_layer.group_send(self.group, SessionSuperseded().to_message())
         await self.channel_layer.group_add(self.group, self.channel_name)
-        options = self.session.options
-        self.input_rate = int(options.get("input_sample_rate", settings.SAMPLE_RATE))
-        self.resampler = (
-            Resampler(self.input_rate, settings.SAMPLE_RATE) if self.input_rate != settings.SAMPLE_RATE else None
-        )
-        entries = await database_sync_to_async(self.session.entries.count)()
-        self.transcriber = StreamTranscriber(
-            transcriber_config(), session_offset_s=self.session.audio_seconds, first_utterance_id=entries + 1
-        )
+        input_rate = int(session.options.get("input_sample_rate", settings.SAMPLE_RATE))
+        entries = await database_sync_to_async(session.entries.count)()
         self.limits = ConnectionLimits(settings.MAX_FRAMES_PER_SECOND, settings.MAX_BYTES_PER_SECOND)
-        self.chunk_order = protocol.ChunkOrder()
-        self.timeout_task: asyncio.Task | None = None
-        self.retried = False
-        self.unflushed = {"audio_seconds": 0.0, "chunks": 0, "nbytes": 0}
-        self.last_flush = time.monotonic()
-        self.replies: dict[str, Reply] = {}
         self.tasks: set[asyncio.Task] = set()
+        link = Link(
+            session_id=session.id,
+            reply_channel=self.channel_name,
+            send_json=self.send_json,
+            send_bytes=self._send_bytes,
+            send_to_worker=self._send_to_worker,
+            background=self._background,
+        )
+        self.counters = SessionCounters(session.id, self._live_figures)
+        self.replies = SpokenReplies(link, session_language=session.language, options=session.options)
+        self.recognition = Recognition(
+            link,
+            language=session.language,
+            input_rate=input_rate,
+            audio_offset_s=session.audio_seconds,
+            first_utterance_id=entries + 1,
+            counters=self.counters,
+            on_speech_start=self.replies.stop_all,
+            on_final_text=functools.partial(respond, link, self.replies),
+        )
         metrics.session_opened()
         await self.send_json(
             protocol.status(
                 "connected",
-                session_id=str(self.session.id),
-                language=self.session.language,
-                sample_rate=self.input_rate,
+                session_id=str(session.id),
+                language=session.language,
+                sample_rate=input_rate,
                 conversation_entries=entries,
-                audio_offset=round(self.session.audio_seconds, 3),
+                audio_offset=round(session.audio_seconds, 3),
                 limits={
                     "max_chunk_size": settings.MAX_CHUNK_SIZE,
                     "max_frames_per_second": settings.MAX_FRAMES_PER_SECOND,
@@ -102,18 +125,13 @@ class AudioStreamConsumer(RecognitionMixin, SpokenRepliesMixin, AsyncWebsocketCo
         if self.session is None:
             return
         metrics.session_closed()
-        if self.timeout_task:
-            self.timeout_task.cancel()
+        self.recognition.cancel_timeout()
         for task in list(self.tasks):
             task.cancel()
         await self.channel_layer.group_discard(self.group, self.channel_name)
-        # Keep the words already shown of an utterance cut off by the disconnect.
-        update = self.transcriber.interrupted(time.monotonic())
-        if update is not None:
-            await self._persist_utterance(update)
-        for reply in list(self.replies.values()):
-            await self._stop_reply(reply, notify=False)
-        await self._flush_counters(force=True)
+        await self.recognition.keep_interrupted()
+        await self.replies.stop_all(notify=False)
+        await self.counters.flush(force=True)
         await live_stats.aclear(self.session.id)
 
     # --- client messages -----------------------------------------------------------------------
@@ -127,7 +145,8 @@ class AudioStreamConsumer(RecognitionMixin, SpokenRepliesMixin, AsyncWebsocketCo
             return
         try:
             if bytes_data is not None:
-                await self._on_audio(protocol.AudioChunk(protocol.check_pcm_size(bytes_data, settings.MAX_CHUNK_SIZE)))
+                chunk = protocol.AudioChunk(protocol.check_pcm_size(bytes_data, settings.MAX_CHUNK_SIZE))
+                await self.recognition.on_audio(chunk)
             else:
                 await self._dispatch(
                     protocol.parse_text_frame(text_data or "", max_chunk_bytes=settings.MAX_CHUNK_SIZE)
@@ -137,58 +156,67 @@ class AudioStreamConsumer(RecognitionMixin, SpokenRepliesMixin, AsyncWebsocketCo
 
     async def _dispatch(self, message: protocol.ClientMessage) -> None:
         if isinstance(message, protocol.AudioChunk):
-            await self._on_audio(message)
+            await self.recognition.on_audio(message)
         elif isinstance(message, protocol.TextRequest):
-            await self._on_text_request(message)
+            await self.replies.on_text_request(message)
         elif message.command == "ping":
             await self.send_json(protocol.pong())
         elif message.command == "stats":
             await self.send_json(protocol.envelope("stats", **await self._stats()))
         elif message.command == "reset":
-            self.transcriber.reset()
-            if self.timeout_task:
-                self.timeout_task.cancel()
+            self.recognition.reset()
             await self.send_json(protocol.status("reset"))
         elif message.command == "cancel":
-            for reply in list(self.replies.values()):
-                await self._stop_reply(reply)
+            await self.replies.stop_all()
 
-    # --- session events ------------------------------------------------------------------------
+    # --- channel-layer messages ----------------------------------------------------------------
+
+    async def asr_result(self, event: dict) -> None:
+        if self.session is not None:
+            await self.recognition.on_result(AsrResult.from_message(event))
+
+    async def tts_audio(self, event: dict) -> None:
+        if self.session is not None:
+            await self.replies.on_audio(TtsAudio.from_message(event))
+
+    async def tts_error(self, event: dict) -> None:
+        if self.session is not None:
+            await self.replies.on_error(TtsError.from_message(event))
 
     async def session_ended(self, event: dict) -> None:
-        await self.send_json(protocol.status("session_ended", status=event["status"]))
+        ended = SessionEnded.from_message(event)
+        await self.send_json(protocol.status("session_ended", status=ended.status))
         await self.close(code=CLOSE_NOT_ACTIVE)
 
     async def session_superseded(self, event: dict) -> None:
         await self.send_json(protocol.status("superseded", message="This session was opened in another connection."))
         await self.close(code=CLOSE_SUPERSEDED)
 
-    # --- figures -------------------------------------------------------------------------------
-
-    def _live_figures(self) -> dict:
-        return {
-            "bufferChunks": self.transcriber.buffer.chunks,
-            "bufferSize": self.transcriber.buffer.size_bytes,
-            "pendingTranscriptions": len(self.transcriber.in_flight),
-            "pendingResponses": len(self.replies),
-        }
-
-    async def _stats(self) -> dict:
-        await self._flush_counters(force=True)
-        session = await database_sync_to_async(StreamingSession.objects.get)(pk=self.session.id)
-        return await database_sync_to_async(selectors.session_stats)(session, self._live_figures())
-
-    async def _flush_counters(self, force: bool = False) -> None:
-        """Session counters move in one write per second, not one per audio frame."""
-        now = time.monotonic()
-        if not force and now - self.last_flush < FLUSH_INTERVAL_S:
-            return
-        self.last_flush = now
-        pending, self.unflushed = self.unflushed, {"audio_seconds": 0.0, "chunks": 0, "nbytes": 0}
-        await database_sync_to_async(services.touch_session)(self.session.id, **pending)
-        await live_stats.apublish(self.session.id, self._live_figures())
+    # --- the parts' link -----------------------------------------------------------------------
 
     async def send_json(self, message: dict) -> None:
         if message["type"] == "error":
             metrics.error(message["data"]["code"])
         await self.send(text_data=protocol.dumps(message))
+
+    async def _send_bytes(self, data: bytes) -> None:
+        await self.send(bytes_data=data)
+
+    async def _send_to_worker(self, channel: str, request: AsrRequest | TtsRequest) -> None:
+        await self.channel_layer.send(channel, request.to_message())
+
+    def _background(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        """Run work tied to this connection (the responder); cancelled when it closes."""
+        task = asyncio.ensure_future(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    # --- figures -------------------------------------------------------------------------------
+
+    def _live_figures(self) -> dict:
+        return {**self.recognition.live_figures(), "pendingResponses": self.replies.pending}
+
+    async def _stats(self) -> dict:
+        await self.counters.flush(force=True)
+        session = await database_sync_to_async(StreamingSession.objects.get)(pk=self.session.id)
+        return await database_sync_to_async(selectors.session_stats)(session, self._live_figures())

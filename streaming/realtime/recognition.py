@@ -1,24 +1,26 @@
-"""Speech recognition for the audio consumer: audio in, ASR requests out, transcripts back.
+"""Speech recognition of one connection: audio in, ASR requests out, transcripts back.
 
-A mixin of `AudioStreamConsumer` (the state lives on the connection); the decisions are made by
-the pure `StreamTranscriber`, this part only moves messages and persists finished utterances.
+The decisions are made by the pure `StreamTranscriber`; this part only moves messages and
+persists finished utterances.
 """
 
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from django.conf import settings
 
 from streaming import metrics, services
 from streaming.core import protocol
-from streaming.core.audio import float32_to_pcm16, pcm16_to_float32
-from streaming.core.transcriber import TranscriberConfig, TranscriptUpdate
+from streaming.core.audio import Resampler, float32_to_pcm16, pcm16_to_float32
+from streaming.core.transcriber import AsrRequest as TranscriberRequest
+from streaming.core.transcriber import StreamTranscriber, TranscriberConfig, TranscriptUpdate
 from streaming.core.vad import VadConfig
 from streaming.db import database_sync_to_async
-from streaming.realtime.channel_layers import QUEUE_RANK
-from streaming.realtime.messages import ASR_CHANNEL, ASR_FINAL_CHANNEL
-from streaming.realtime.responder import respond
+from streaming.realtime.counters import SessionCounters
+from streaming.realtime.link import Link
+from streaming.realtime.messages import ASR_CHANNEL, ASR_FINAL_CHANNEL, AsrRequest, AsrResult
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +50,68 @@ def transcriber_config() -> TranscriberConfig:
     )
 
 
-class RecognitionMixin:
-    async def _on_audio(self, chunk: protocol.AudioChunk) -> None:
+class Recognition:
+    """The transcriber of one connection and its round trips to the ASR workers.
+
+    `on_speech_start` is awaited when the student starts speaking (barge-in), `on_final_text`
+    with the text of each utterance persisted (the responder's cue).
+    """
+
+    def __init__(
+        self,
+        link: Link,
+        *,
+        language: str,
+        input_rate: int,
+        audio_offset_s: float,
+        first_utterance_id: int,
+        counters: SessionCounters,
+        on_speech_start: Callable[[], Awaitable[None]],
+        on_final_text: Callable[[str], Awaitable[None]],
+    ) -> None:
+        self.link = link
+        self.language = language
+        self.input_rate = input_rate
+        self.resampler = Resampler(input_rate, settings.SAMPLE_RATE) if input_rate != settings.SAMPLE_RATE else None
+        self.transcriber = StreamTranscriber(
+            transcriber_config(), session_offset_s=audio_offset_s, first_utterance_id=first_utterance_id
+        )
+        self.counters = counters
+        self.on_speech_start = on_speech_start
+        self.on_final_text = on_final_text
+        self.chunk_order = protocol.ChunkOrder()
+        self.timeout_task: asyncio.Task | None = None
+        self.retried = False
+
+    def live_figures(self) -> dict:
+        return {
+            "bufferChunks": self.transcriber.buffer.chunks,
+            "bufferSize": self.transcriber.buffer.size_bytes,
+            "pendingTranscriptions": len(self.transcriber.in_flight),
+        }
+
+    def reset(self) -> None:
+        """The client's `reset`: drop the audio and the utterance in progress."""
+        self.transcriber.reset()
+        self.cancel_timeout()
+
+    def cancel_timeout(self) -> None:
+        if self.timeout_task:
+            self.timeout_task.cancel()
+
+    async def keep_interrupted(self) -> None:
+        """The connection closes: keep the words already shown of an utterance it cut off."""
+        update = self.transcriber.interrupted(time.monotonic())
+        if update is not None:
+            await self._persist_utterance(update)
+
+    async def on_audio(self, chunk: protocol.AudioChunk) -> None:
         if chunk.chunk_index is not None:
             if self.chunk_order.is_resend(chunk.chunk_index):
                 return  # a resend of a chunk already accepted
             gap = self.chunk_order.accept(chunk.chunk_index)
             if gap is not None:
-                await self.send_json(gap)
+                await self.link.send_json(gap)
         if chunk.pcm:
             samples = pcm16_to_float32(chunk.pcm)
             if self.resampler is not None:
@@ -63,16 +119,14 @@ class RecognitionMixin:
             was_speaking = self.transcriber.in_utterance
             self.transcriber.feed(samples, time.monotonic())
             if self.transcriber.in_utterance and not was_speaking:
-                await self._barge_in()
+                await self.on_speech_start()
             seconds = len(chunk.pcm) / 2 / self.input_rate
             metrics.audio_received(seconds)
-            self.unflushed["audio_seconds"] += seconds
-            self.unflushed["chunks"] += 1
-            self.unflushed["nbytes"] += len(chunk.pcm)
+            self.counters.add_audio(seconds, len(chunk.pcm))
         if chunk.is_final:
             self.transcriber.end_utterance()
         await self._request_asr()
-        await self._flush_counters()
+        await self.counters.flush()
 
     async def _request_asr(self) -> None:
         now = time.monotonic()
@@ -85,26 +139,24 @@ class RecognitionMixin:
         self.retried = False
         await self._send_asr(request)
 
-    async def _send_asr(self, request) -> None:
+    async def _send_asr(self, request: TranscriberRequest) -> None:
         sent_at = time.time()
-        await self.channel_layer.send(
+        await self.link.send_to_worker(
             ASR_FINAL_CHANNEL if request.is_final else ASR_CHANNEL,
-            {
-                "type": "asr.transcribe",
-                "request_id": request.request_id,
-                "sequence": int(request.request_id),  # a worker skips one older than one it started
-                "reply_channel": self.channel_name,
-                "audio": float32_to_pcm16(request.audio),
-                "language": self.session.language,
-                "prompt": request.prompt,
-                "sent_at": sent_at,  # how long it queued and whether the session is behind
-                QUEUE_RANK: queue_rank(sent_at, request.closing),  # closing partials go ahead
-                "behind": request.behind,  # the worker then decodes the cheaper, busy way
-                "deadline": sent_at + settings.ASR_TIMEOUT,  # a worker drops it after this
-            },
+            AsrRequest(
+                request_id=request.request_id,
+                sequence=int(request.request_id),
+                reply_channel=self.link.reply_channel,
+                audio=float32_to_pcm16(request.audio),
+                language=self.language,
+                prompt=request.prompt,
+                sent_at=sent_at,
+                queue_rank=queue_rank(sent_at, request.closing),
+                behind=request.behind,
+                deadline=sent_at + settings.ASR_TIMEOUT,
+            ),
         )
-        if self.timeout_task:
-            self.timeout_task.cancel()
+        self.cancel_timeout()
         self.timeout_task = asyncio.ensure_future(self._asr_timeout(request.request_id))
 
     async def _asr_timeout(self, request_id: str) -> None:
@@ -118,27 +170,23 @@ class RecognitionMixin:
             await self._send_asr(self.transcriber.retry(time.monotonic()))
             return
         self.transcriber.abandon()
-        await self.send_json(
+        await self.link.send_json(
             protocol.error("asr_timeout", "Speech recognition did not answer in time; audio was skipped.")
         )
 
-    async def asr_result(self, event: dict) -> None:
-        """A worker's answer (channel-layer message type `asr.result`)."""
-        if self.session is None:
-            return
-        if event.get("error"):
+    async def on_result(self, result: AsrResult) -> None:
+        """A worker's answer."""
+        if result.segments is None:
             pending = self.transcriber.pending
-            if pending is not None and pending.request_id == event["request_id"]:
-                if self.timeout_task:
-                    self.timeout_task.cancel()
+            if pending is not None and pending.request_id == result.request_id:
+                self.cancel_timeout()
                 self.transcriber.abandon()
-                await self.send_json(protocol.error("asr_failed", f"Speech recognition failed: {event['error']}"))
+                await self.link.send_json(protocol.error("asr_failed", f"Speech recognition failed: {result.error}"))
             return
-        update = self.transcriber.on_result(event["request_id"], event["segments"], time.monotonic())
+        update = self.transcriber.on_result(result.request_id, result.segments, time.monotonic())
         if update is None:
             return
-        if self.timeout_task:
-            self.timeout_task.cancel()
+        self.cancel_timeout()
         await self._on_update(update)
         await self._request_asr()
 
@@ -148,9 +196,9 @@ class RecognitionMixin:
         if entry_id is not None:
             metrics.utterance_finished(update.end - update.start, update.final_delay)
         if update.committed or update.tentative:
-            await self.send_json(self._transcription_message(update, entry_id))
+            await self.link.send_json(self._transcription_message(update, entry_id))
         if entry_id is not None:
-            await respond(self, update.committed)
+            await self.on_final_text(update.committed)
 
     def _transcription_message(self, update: TranscriptUpdate, entry_id: int | None) -> dict:
         return protocol.transcription(
@@ -168,9 +216,9 @@ class RecognitionMixin:
         if not update.committed:
             return None
         entry = await database_sync_to_async(services.add_user_utterance)(
-            self.session.id,
+            self.link.session_id,
             text=update.committed,
-            language=self.session.language,
+            language=self.language,
             audio_duration=update.end - update.start,
             audio_start=update.start,
             audio_end=update.end,

@@ -15,6 +15,8 @@ from django.conf import settings
 from streaming.core.text_split import split_sentences
 from streaming.db import database_sync_to_async
 from streaming.models import ConversationEntry, EntryRole
+from streaming.realtime.link import Link
+from streaming.realtime.speaking import SpokenReplies
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +63,10 @@ def unfinished_tail(text: str, sentences: list[str]) -> str:
     return text[start:] if start >= 0 else sentences[-1]
 
 
-async def answer(consumer, language: str) -> None:
+async def answer(link: Link, replies: SpokenReplies, language: str) -> None:
     """Ask the model about the conversation so far and speak its answer sentence by sentence."""
-    messages = await database_sync_to_async(conversation)(consumer.session.id, settings.RESPONDER_HISTORY)
-    reply = consumer.open_reply(language)
+    messages = await database_sync_to_async(conversation)(link.session_id, settings.RESPONDER_HISTORY)
+    reply = replies.open_reply(language)
     pending = ""
     try:
         async with asyncio.timeout(settings.RESPONDER_TIMEOUT):
@@ -73,17 +75,18 @@ async def answer(consumer, language: str) -> None:
                 sentences = split_sentences(pending)
                 # The last piece may still grow; everything before it is a finished sentence.
                 for sentence in sentences[:-1]:
-                    await consumer.add_reply_part(reply, sentence)
+                    await replies.add_reply_part(reply, sentence)
                 pending = unfinished_tail(pending, sentences)
     except (TimeoutError, httpx.HTTPError, ValueError) as exc:
         log.warning("responder failed: %s", exc)
-        await consumer.reply_failed(reply, "responder_failed", f"The tutor could not answer: {exc or 'timed out'}")
+        await replies.reply_failed(reply, "responder_failed", f"The tutor could not answer: {exc or 'timed out'}")
         return
     if pending.strip():
-        await consumer.add_reply_part(reply, pending)
-    await consumer.close_reply(reply)
+        await replies.add_reply_part(reply, pending)
+    await replies.close_reply(reply)
 
 
-async def respond(consumer, user_text: str) -> None:
+async def respond(link: Link, replies: SpokenReplies, user_text: str) -> None:
+    """The cue of each persisted user utterance: answer it in the background, if a model is set."""
     if settings.RESPONDER == "openai" and user_text:
-        consumer.background(answer(consumer, consumer.reply_language()))
+        link.background(answer(link, replies, replies.reply_language()))

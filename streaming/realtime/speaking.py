@@ -1,10 +1,9 @@
-"""Spoken replies for the audio consumer: text to the TTS workers, audio to the student.
+"""Spoken replies of one connection: text to the TTS workers, audio to the student.
 
-A mixin of `AudioStreamConsumer`. Replies go out sentence by sentence, stop on barge-in or
-`cancel`, and are persisted with what was actually delivered.
+Replies go out sentence by sentence, stop on barge-in or `cancel`, and are persisted with what
+was actually delivered.
 """
 
-import asyncio
 import uuid
 
 from django.conf import settings
@@ -14,12 +13,28 @@ from streaming.core import protocol
 from streaming.db import database_sync_to_async
 from streaming.engines.tts.base import Synthesis
 from streaming.engines.tts.wav import to_wav
-from streaming.realtime.messages import TTS_CHANNEL
+from streaming.realtime.link import Link
+from streaming.realtime.messages import TTS_CHANNEL, TtsAudio, TtsError, TtsRequest
 from streaming.realtime.replies import Reply
 
 
-class SpokenRepliesMixin:
-    async def _on_text_request(self, request: protocol.TextRequest) -> None:
+class SpokenReplies:
+    """The replies of one connection in progress, by request id, and how their audio is sent
+    (the session's `tts_format`, `tts_transport` and `tts_encoding` options)."""
+
+    def __init__(self, link: Link, *, session_language: str, options: dict) -> None:
+        self.link = link
+        self.session_language = session_language
+        self.audio_format = options.get("tts_format", "pcm_s16le")
+        self.binary = options.get("tts_transport") == "binary"
+        self.encoding = options.get("tts_encoding", "hex")
+        self.replies: dict[str, Reply] = {}
+
+    @property
+    def pending(self) -> int:
+        return len(self.replies)
+
+    async def on_text_request(self, request: protocol.TextRequest) -> None:
         text = request.text.strip()
         if not text:
             raise protocol.ProtocolError("text_empty", "data.text is empty.")
@@ -32,7 +47,7 @@ class SpokenRepliesMixin:
         await self.close_reply(reply)
 
     def reply_language(self) -> str:
-        return "en" if self.session.language == "auto" else self.session.language
+        return "en" if self.session_language == "auto" else self.session_language
 
     def open_reply(self, language: str) -> Reply:
         reply = Reply(request_id=uuid.uuid4().hex, language=language)
@@ -49,39 +64,31 @@ class SpokenRepliesMixin:
         """No more parts. If all audio already went out, an empty final chunk marks the end."""
         reply.complete = True
         if reply.request_id in self.replies and reply.finished:
-            await self._send_tts_audio(reply, {"text": "", "pcm": b"", "sample_rate": settings.SAMPLE_RATE}, True)
+            await self._send_audio(reply, "", b"", settings.SAMPLE_RATE, True)
             await self._finish_reply(reply)
 
     async def reply_failed(self, reply: Reply, code: str, message: str) -> None:
         if self.replies.pop(reply.request_id, None) is None:
             return
-        await self.send_json(protocol.error(code, message, request_id=reply.request_id))
+        await self.link.send_json(protocol.error(code, message, request_id=reply.request_id))
         if reply.sentences:
             await self._persist_reply(reply)
 
     async def _send_next_part(self, reply: Reply) -> None:
         part = reply.next_part()
         if part is not None:
-            await self.channel_layer.send(
-                TTS_CHANNEL,
-                {
-                    "type": "tts.synthesize",
-                    "request_id": reply.request_id,
-                    "reply_channel": self.channel_name,
-                    "text": part,
-                    "language": reply.language,
-                },
-            )
+            request = TtsRequest(reply.request_id, self.link.reply_channel, text=part, language=reply.language)
+            await self.link.send_to_worker(TTS_CHANNEL, request)
 
-    async def tts_audio(self, event: dict) -> None:
-        """A synthesized sentence from a worker (channel-layer message type `tts.audio`)."""
-        reply = self.replies.get(event["request_id"])
-        if reply is None or self.session is None:
+    async def on_audio(self, audio: TtsAudio) -> None:
+        """A synthesized sentence from a worker."""
+        reply = self.replies.get(audio.request_id)
+        if reply is None:
             return  # cancelled or finished: nothing more is sent
-        if event["is_final"]:
+        if audio.is_final:
             reply.in_flight = False
-        if event.get("fallback") and reply.next_sequence == 0:
-            await self.send_json(
+        if audio.fallback and reply.next_sequence == 0:
+            await self.link.send_json(
                 protocol.status(
                     "tts_fallback",
                     request_id=reply.request_id,
@@ -89,73 +96,64 @@ class SpokenRepliesMixin:
                     message="No voice for this language; using eSpeak NG English.",
                 )
             )
-        await self._send_tts_audio(reply, event, reply.finished)
+        await self._send_audio(reply, audio.text, audio.pcm, audio.sample_rate, reply.finished)
         if reply.finished:
             await self._finish_reply(reply)
-        elif event["is_final"]:
+        elif audio.is_final:
             await self._send_next_part(reply)
 
-    async def _send_tts_audio(self, reply: Reply, event: dict, is_final: bool) -> None:
-        options = self.session.options
-        audio_format = options.get("tts_format", "pcm_s16le")
-        pcm = event["pcm"]
-        sequence = reply.delivered(event["text"], len(pcm) / 2 / event["sample_rate"])
-        audio = to_wav(Synthesis(pcm, event["sample_rate"])) if audio_format == "wav" else pcm
-        binary = options.get("tts_transport") == "binary"
-        await self.send_json(
+    async def _send_audio(self, reply: Reply, text: str, pcm: bytes, sample_rate: int, is_final: bool) -> None:
+        sequence = reply.delivered(text, len(pcm) / 2 / sample_rate)
+        audio = to_wav(Synthesis(pcm, sample_rate)) if self.audio_format == "wav" else pcm
+        await self.link.send_json(
             protocol.tts_audio(
                 request_id=reply.request_id,
                 sequence=sequence,
-                sample_rate=event["sample_rate"],
-                audio_format=audio_format,
+                sample_rate=sample_rate,
+                audio_format=self.audio_format,
                 is_final=is_final,
-                text=event["text"],
-                audio=None if binary else audio,
-                encoding=options.get("tts_encoding", "hex"),
+                text=text,
+                audio=None if self.binary else audio,
+                encoding=self.encoding,
             )
         )
-        if binary:
-            await self.send(bytes_data=audio)
+        if self.binary:
+            await self.link.send_bytes(audio)
 
-    async def tts_error(self, event: dict) -> None:
-        reply = self.replies.get(event["request_id"])
-        if reply is not None and self.session is not None:
-            await self.reply_failed(reply, event["code"], event["message"])
+    async def on_error(self, error: TtsError) -> None:
+        reply = self.replies.get(error.request_id)
+        if reply is not None:
+            await self.reply_failed(reply, error.code, error.message)
 
     async def _finish_reply(self, reply: Reply) -> None:
         self.replies.pop(reply.request_id, None)
         metrics.reply_finished(reply.first_audio_latency)
         await self._persist_reply(reply)
 
-    async def _stop_reply(self, reply: Reply, notify: bool = True) -> None:
-        """Barge-in or `cancel`: nothing more is sent; the entry keeps what was heard."""
+    async def stop_all(self, notify: bool = True) -> None:
+        """Barge-in, `cancel` or the connection closing: nothing more is sent; each entry keeps
+        what was heard, and unless the connection is gone the client hears which were cut."""
+        for reply in list(self.replies.values()):
+            await self._stop_reply(reply, notify)
+
+    async def _stop_reply(self, reply: Reply, notify: bool) -> None:
         self.replies.pop(reply.request_id, None)
         await Reply.cancel(reply.request_id)
         if reply.sentences:
             await self._persist_reply(reply)
         if notify:
-            await self.send_json(
+            await self.link.send_json(
                 protocol.status("reply_cancelled", request_id=reply.request_id, delivered_text=reply.delivered_text)
             )
-
-    async def _barge_in(self) -> None:
-        for reply in list(self.replies.values()):
-            await self._stop_reply(reply)
 
     async def _persist_reply(self, reply: Reply) -> None:
         text = reply.delivered_text.strip()
         if not text:
             return
         await database_sync_to_async(services.add_assistant_reply)(
-            self.session.id,
+            self.link.session_id,
             text=text,
             language=reply.language,
             audio_duration=reply.audio_seconds,
             latency=reply.first_audio_latency,
         )
-
-    def background(self, coroutine) -> None:
-        """Run work tied to this connection (the responder); cancelled when it closes."""
-        task = asyncio.ensure_future(coroutine)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)

@@ -2,13 +2,11 @@
 
 from http import HTTPStatus
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.http import HttpRequest, JsonResponse
 
 from school import roles
 from streaming import selectors, services
-from streaming.realtime.messages import session_group
+from streaming.realtime.messages import notify_session_ended
 from streaming.web import dashboard
 from streaming.web.http_api import api_view, json_body
 from streaming.web.openapi import openapi_document
@@ -42,10 +40,7 @@ def _session_detail(request: HttpRequest, session_id) -> JsonResponse:
 
 def _close_session(request: HttpRequest, session_id) -> JsonResponse:
     session = services.end_session(selectors.session_for_user(request.user, session_id))
-    # A live WebSocket on this session hears about it and closes.
-    async_to_sync(get_channel_layer().group_send)(
-        session_group(session.id), {"type": "session.ended", "status": session.status}
-    )
+    notify_session_ended(session.id, session.status)
     return JsonResponse(selectors.session_summary(session))
 
 

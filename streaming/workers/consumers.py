@@ -21,7 +21,15 @@ from streaming.core.text_split import split_sentences
 from streaming.engines.asr.engine import AsrConfig, get_engine
 from streaming.engines.tts.base import TtsConfig
 from streaming.engines.tts.router import get_router
-from streaming.realtime.messages import ASR_CHANNEL, ASR_FINAL_CHANNEL
+from streaming.realtime.messages import (
+    ASR_CHANNEL,
+    ASR_FINAL_CHANNEL,
+    AsrRequest,
+    AsrResult,
+    TtsAudio,
+    TtsError,
+    TtsRequest,
+)
 from streaming.realtime.replies import Reply
 from streaming.workers import heartbeat
 
@@ -151,77 +159,66 @@ class AsrWorker(_ModelWorker):
         self.queue_wait_s = 0.0  # smoothed over the requests this pool took: the load signal
 
     async def asr_transcribe(self, message: dict) -> None:
-        if time.time() > message.get("deadline", float("inf")):
+        request = AsrRequest.from_message(message)
+        if time.time() > request.deadline:
             # Its session stopped waiting (and retried): decoding it would only delay the others.
-            log.info("dropped ASR request %s: past its deadline", message["request_id"])
+            log.info("dropped ASR request %s: past its deadline", request.request_id)
             return
-        if "sequence" in message and not self.started.start(message["reply_channel"], message["sequence"]):
-            log.debug("skipped ASR request %s: a newer one of its session has started", message["request_id"])
+        if not self.started.start(request.reply_channel, request.sequence):
+            log.debug("skipped ASR request %s: a newer one of its session has started", request.request_id)
             return
-        queued = time.time() - message.get("sent_at", time.time())
+        queued = time.time() - request.sent_at
         self.queue_wait_s += QUEUE_WAIT_WEIGHT * (queued - self.queue_wait_s)
-        busy = is_busy(queued, message.get("behind", False), self.queue_wait_s)
-        reply = {"type": "asr.result", "request_id": message["request_id"], "busy": busy}
+        busy = is_busy(queued, request.behind, self.queue_wait_s)
         started = time.perf_counter()
         try:
             config = asr_config(self.scope["channel"], self.scope.get("shared_slots", self.slots))
             engine = await self.in_thread(get_engine, config)
-            audio = pcm16_to_float32(message["audio"])
-            language = message.get("language") or "en"
-            prompt = message.get("prompt") or None
+            audio = pcm16_to_float32(request.audio)
+            prompt = request.prompt or None
             segments = await self.in_thread(
-                lambda: engine.transcribe(audio, language=language, prompt=prompt, busy=busy)
+                lambda: engine.transcribe(audio, language=request.language, prompt=prompt, busy=busy)
             )
-            reply.update(segments=segments, compute_s=time.perf_counter() - started)
+            result = AsrResult(request.request_id, busy, segments=segments, compute_s=time.perf_counter() - started)
         except Exception as exc:  # the session must hear about any failure, never wait forever
-            log.exception("ASR request %s failed", message["request_id"])
-            reply["error"] = f"{type(exc).__name__}: {exc}"
+            log.exception("ASR request %s failed", request.request_id)
+            result = AsrResult(request.request_id, busy, error=f"{type(exc).__name__}: {exc}")
         heartbeat.handled["asr"] += 1
-        await self.channel_layer.send(message["reply_channel"], reply)
+        await self.channel_layer.send(request.reply_channel, result.to_message())
 
 
 class TtsWorker(_ModelWorker):
     async def tts_synthesize(self, message: dict) -> None:
-        request_id, reply_channel = message["request_id"], message["reply_channel"]
-        sentences = split_sentences(message["text"])
+        request = TtsRequest.from_message(message)
+        sentences = split_sentences(request.text)
         if not sentences:
-            await self.channel_layer.send(
-                reply_channel,
-                {"type": "tts.error", "request_id": request_id, "code": "text_empty", "message": "Nothing to say."},
-            )
+            await self._reply(request, TtsError(request.request_id, "text_empty", "Nothing to say."))
             return
         try:
             router = await self.in_thread(get_router, tts_config())
             for sequence, sentence in enumerate(sentences):
-                if await self.in_thread(Reply.is_cancelled, request_id):
+                if await self.in_thread(Reply.is_cancelled, request.request_id):
                     return
-                synthesis, fallback = await self.in_thread(self._synthesize, router, sentence, message["language"])
-                await self.channel_layer.send(
-                    reply_channel,
-                    {
-                        "type": "tts.audio",
-                        "request_id": request_id,
-                        "sequence": sequence,
-                        "text": sentence,
-                        "pcm": synthesis.pcm,
-                        "sample_rate": synthesis.sample_rate,
-                        "is_final": sequence == len(sentences) - 1,
-                        "fallback": fallback,
-                    },
+                synthesis, fallback = await self.in_thread(self._synthesize, router, sentence, request.language)
+                audio = TtsAudio(
+                    request_id=request.request_id,
+                    sequence=sequence,
+                    text=sentence,
+                    pcm=synthesis.pcm,
+                    sample_rate=synthesis.sample_rate,
+                    is_final=sequence == len(sentences) - 1,
+                    fallback=fallback,
                 )
+                await self._reply(request, audio)
         except Exception as exc:
-            log.exception("TTS request %s failed", request_id)
-            await self.channel_layer.send(
-                reply_channel,
-                {
-                    "type": "tts.error",
-                    "request_id": request_id,
-                    "code": "tts_failed",
-                    "message": f"Speech synthesis failed: {type(exc).__name__}: {exc}",
-                },
-            )
+            log.exception("TTS request %s failed", request.request_id)
+            failure = f"Speech synthesis failed: {type(exc).__name__}: {exc}"
+            await self._reply(request, TtsError(request.request_id, "tts_failed", failure))
         finally:
             heartbeat.handled["tts"] += 1
+
+    async def _reply(self, request: TtsRequest, answer: TtsAudio | TtsError) -> None:
+        await self.channel_layer.send(request.reply_channel, answer.to_message())
 
     @staticmethod
     def _synthesize(router, sentence: str, language: str):

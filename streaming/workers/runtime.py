@@ -16,7 +16,7 @@ from streaming import services
 from streaming.db import database_sync_to_async
 from streaming.engines.asr.engine import get_engine
 from streaming.engines.tts.router import get_router
-from streaming.realtime.messages import WORKER_CHANNELS, session_group
+from streaming.realtime.messages import WORKER_CHANNELS, anotify_session_ended
 from streaming.workers import heartbeat, memory
 from streaming.workers.consumers import asr_config, reserved_slots, tts_config
 
@@ -133,12 +133,11 @@ def embedded_workers(layer) -> list[ServiceWorker]:
 
 async def expiry_sweep() -> None:
     """Expire idle sessions periodically and close their sockets."""
-    layer = get_channel_layer()
     while True:
         await asyncio.sleep(settings.EXPIRY_SWEEP_INTERVAL)
         try:
             for session_id in await database_sync_to_async(services.expire_inactive_sessions)():
-                await layer.group_send(session_group(session_id), {"type": "session.ended", "status": "expired"})
+                await anotify_session_ended(session_id, "expired")
         except Exception:
             log.exception("expiry sweep failed")
 

@@ -12,7 +12,7 @@ from channels.routing import ChannelNameRouter, ProtocolTypeRouter
 
 from streaming.core.audio import float32_to_pcm16
 from streaming.realtime.channel_layers import QUEUE_RANK
-from streaming.realtime.messages import ASR_CHANNEL, ASR_FINAL_CHANNEL
+from streaming.realtime.messages import ASR_CHANNEL, ASR_FINAL_CHANNEL, AsrRequest
 from streaming.realtime.recognition import queue_rank
 from streaming.workers import memory
 from streaming.workers.consumers import _ModelWorker, asr_config
@@ -172,15 +172,40 @@ async def test_partials_decode_on_a_model_of_their_own_at_lower_priority(setting
     assert (asr_config(ASR_CHANNEL, 2).nice, asr_config(ASR_CHANNEL, 2).num_workers) == (0, 4)
 
 
+def asr_request(
+    reply_channel: str,
+    request_id: str,
+    sequence: int,
+    *,
+    sent_at: float | None = None,
+    behind: bool = False,
+    deadline: float | None = None,
+) -> dict:
+    """A request to decode the first 3 s of the JFK clip, sent now and waited for 30 s unless the
+    arguments say otherwise."""
+    sent_at = time.time() if sent_at is None else sent_at
+    request = AsrRequest(
+        request_id=request_id,
+        sequence=sequence,
+        reply_channel=reply_channel,
+        audio=float32_to_pcm16(jfk_audio()[: 3 * 16000]),
+        language="en",
+        prompt="",
+        sent_at=sent_at,
+        queue_rank=sent_at,
+        behind=behind,
+        deadline=sent_at + 30 if deadline is None else deadline,
+    )
+    return request.to_message()
+
+
 async def test_asr_drops_requests_past_their_deadline(layer):
     """A request whose session already stopped waiting is not decoded; a live one is."""
     channel_layer = get_channel_layer()
     reply_channel = await channel_layer.new_channel()
-    audio = float32_to_pcm16(jfk_audio()[: 3 * 16000])
-    request = {"type": "asr.transcribe", "reply_channel": reply_channel, "audio": audio, "language": "en", "prompt": ""}
     async with in_process_workers(("asr",)):
-        await channel_layer.send("asr", {**request, "request_id": "stale", "deadline": time.time() - 1})
-        await channel_layer.send("asr", {**request, "request_id": "live", "deadline": time.time() + 30})
+        await channel_layer.send("asr", asr_request(reply_channel, "stale", 1, deadline=time.time() - 1))
+        await channel_layer.send("asr", asr_request(reply_channel, "live", 2))
         reply = await asyncio.wait_for(channel_layer.receive(reply_channel), 30)
         assert reply["request_id"] == "live" and "error" not in reply
         assert "fellow Americans" in "".join(s["text"] for s in reply["segments"])
@@ -193,14 +218,9 @@ async def test_asr_skips_a_request_older_than_one_of_its_session_it_started(laye
     answer would come after and be ignored, so it is not decoded. Other sessions are not affected."""
     channel_layer = get_channel_layer()
     mine, other = await channel_layer.new_channel(), await channel_layer.new_channel()
-    audio = float32_to_pcm16(jfk_audio()[: 3 * 16000])
 
     def request(reply_channel: str, sequence: int) -> dict:
-        return {"type": "asr.transcribe", "audio": audio, "language": "en", "prompt": ""} | {
-            "reply_channel": reply_channel,
-            "request_id": str(sequence),
-            "sequence": sequence,
-        }
+        return asr_request(reply_channel, str(sequence), sequence)
 
     async with in_process_workers(("asr",)):
         await channel_layer.send(ASR_FINAL_CHANNEL, request(mine, 8))
@@ -221,19 +241,19 @@ async def test_asr_decodes_cheaply_when_requests_queue(layer, settings):
     settings.ASR_BUSY_WAIT = 0.25
     channel_layer = get_channel_layer()
     reply_channel = await channel_layer.new_channel()
-    audio = float32_to_pcm16(jfk_audio()[: 3 * 16000])
-    request = {"type": "asr.transcribe", "reply_channel": reply_channel, "audio": audio, "language": "en", "prompt": ""}
     async with in_process_workers(("asr",)):
-        for request_id, queued, behind, busy in (
-            ("fresh", 0, False, False),
-            ("queued", 1, False, True),
-            ("behind", 0, True, True),
-            ("queued again", 1, False, True),
-            ("fresh, after queued ones", 0, False, True),
-            ("fresh, the waits fading", 0, False, False),
+        for sequence, (request_id, queued, behind, busy) in enumerate(
+            (
+                ("fresh", 0, False, False),
+                ("queued", 1, False, True),
+                ("behind", 0, True, True),
+                ("queued again", 1, False, True),
+                ("fresh, after queued ones", 0, False, True),
+                ("fresh, the waits fading", 0, False, False),
+            )
         ):
-            sent_at = time.time() - queued
-            await channel_layer.send("asr", {**request, "request_id": request_id, "sent_at": sent_at, "behind": behind})
+            request = asr_request(reply_channel, request_id, sequence, sent_at=time.time() - queued, behind=behind)
+            await channel_layer.send("asr", request)
             reply = await asyncio.wait_for(channel_layer.receive(reply_channel), 30)
             assert reply["request_id"] == request_id and "error" not in reply
             assert reply["busy"] is busy
