@@ -1,10 +1,11 @@
 """`make bench`: a quick pass over every benchmark (about 13 minutes on 2 cores), JSON lines out.
 
-Runs, in order: stream latency (1 client, JFK), TTS latency (10 replies per engine), the cost of
-one ASR call, a final decode beside niced partials, accuracy on short utterances at the default
-encoder context, the streaming core's accuracy without a server (full and busy decodes), the
-concurrency sweep (1 2 4 8 10 16 clients, long stream), a 4-minute soak at 4x and the production
-topology (N = 1 and 2 ASR workers, 4 clients). Everything is also written to
+Runs, in order: stream latency (1 client, JFK), TTS latency (10 replies per engine), the TTS round
+trip (ten sentences per language spoken and transcribed back, zh and en), the cost of one ASR call,
+a final decode beside niced partials, accuracy on short utterances at the default encoder context,
+the streaming core's accuracy without a server (full and busy decodes), the concurrency sweep
+(1 2 4 8 10 16 clients, long stream), a 4-minute soak at 4x and the production topology (N = 1 and
+2 ASR workers, 4 clients). Everything is also written to
 bench/results/run_all.jsonl; the last line checks the figures against the targets.
 The full versions are the individual scripts (see docs/benchmarks.md).
 
@@ -30,6 +31,7 @@ from bench import (  # noqa: E402
     stream_latency,
     stream_sim,
     tts_latency,
+    tts_roundtrip,
 )
 from bench.common import RESULTS_DIR, Emitter, load_avg, log  # noqa: E402
 
@@ -62,6 +64,8 @@ def main(argv: list[str] | None = None) -> None:
     if "tts" not in args.skip:
         piper = tts_latency.main(["--requests", "10", *out_args])[0]
         figures["piper_first_audio_p50"] = piper["first_audio_p50"]
+        figures["tts_roundtrip_cer_zh"] = tts_roundtrip.main(["--language", "zh", *out_args])["cer"]
+        figures["tts_roundtrip_wer_en"] = tts_roundtrip.main(["--language", "en", *out_args])["wer"]
     if "asr" not in args.skip:
         asr_cost.main(["--repeat", "2", "--contexts", "15", "--beams", "5", *out_args])
         asr_priority.main(out_args)
