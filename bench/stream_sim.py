@@ -8,6 +8,7 @@ words that differ, and the finals' delays in audio time (with how many needed a 
 
     .venv/bin/python bench/stream_sim.py                   # full decodes, answers after 0.3 s
     .venv/bin/python bench/stream_sim.py --busy --rtt 0.4
+    .venv/bin/python bench/stream_sim.py --clip zh          # Mandarin, on the multilingual model
 """
 
 import argparse
@@ -22,10 +23,20 @@ if __package__ in (None, ""):
 
 import numpy as np  # noqa: E402  (after bench: one OpenBLAS thread)
 
-from bench.common import FRAME_S, SAMPLE_RATE, Clip, Emitter, load_clip, machine_info, stats  # noqa: E402
+from bench.common import (  # noqa: E402
+    FRAME_S,
+    SAMPLE_RATE,
+    Clip,
+    Emitter,
+    error_rate,
+    load_clip,
+    machine_info,
+    stats,
+    tokens,
+)
 from streaming.core.transcriber import AsrRequest, StreamTranscriber, TranscriberConfig, TranscriptUpdate  # noqa: E402
-from streaming.engines.asr.engine import AsrConfig, AsrEngine  # noqa: E402
-from tests.speech import normalise, silence, wer  # noqa: E402
+from streaming.engines.asr.engine import BUNDLED_MODEL, BUNDLED_MULTILINGUAL_MODEL, AsrConfig, AsrEngine  # noqa: E402
+from tests.speech import silence  # noqa: E402
 
 
 @dataclass
@@ -61,19 +72,20 @@ def stream(clip: Clip, engine: AsrEngine, *, busy: bool, rtt: float) -> SimRun:
             if request is None:
                 break
             segments = engine.transcribe(
-                request.audio, language="en", prompt=request.prompt or None, busy=busy or request.behind
+                request.audio, language=clip.language, prompt=request.prompt or None, busy=busy or request.behind
             )
             in_flight.append((request, now + rtt, segments))
             run.decodes += 1
     return run
 
 
-def differences(reference: str, text: str) -> list[str]:
-    """Each differing stretch as "reference → hypothesis", a word of context either side."""
-    ref, hyp = normalise(reference).split(), normalise(text).split()
+def differences(reference: str, text: str, language: str = "en") -> list[str]:
+    """Each differing stretch as "reference → hypothesis", a word (character) of context either side."""
+    ref, hyp = tokens(reference, language), tokens(text, language)
     opcodes = difflib.SequenceMatcher(a=ref, b=hyp, autojunk=False).get_opcodes()
+    joiner = "" if language == "zh" else " "
     return [
-        f"{' '.join(ref[max(0, i1 - 1) : i2 + 1])} → {' '.join(hyp[max(0, j1 - 1) : j2 + 1])}"
+        f"{joiner.join(ref[max(0, i1 - 1) : i2 + 1])} → {joiner.join(hyp[max(0, j1 - 1) : j2 + 1])}"
         for tag, i1, i2, j1, j2 in opcodes
         if tag != "equal"
     ]
@@ -83,17 +95,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--busy", action="store_true", help="greedy, 10 s context: the decode under load")
     parser.add_argument("--rtt", type=float, default=0.3, help="seconds from a request to its answer")
+    parser.add_argument("--clip", default="long", help="long (default) | jfk | zh")
     parser.add_argument("--out", help="also append the JSON lines to this file")
     args = parser.parse_args(argv)
     emit = Emitter(args.out)
     emit({"bench": "machine", **machine_info()})
-    clip = load_clip("long")
-    run = stream(clip, AsrEngine(AsrConfig()), busy=args.busy, rtt=args.rtt)
-    text = " ".join(update.committed for update, _ in run.finals)
+    clip = load_clip(args.clip)
+    model = BUNDLED_MODEL if clip.language == "en" else BUNDLED_MULTILINGUAL_MODEL
+    run = stream(clip, AsrEngine(AsrConfig(model=model)), busy=args.busy, rtt=args.rtt)
+    text = ("" if clip.language == "zh" else " ").join(update.committed for update, _ in run.finals)
     delays = [update.final_delay for update, _ in run.finals if update.final_delay is not None]
     return emit(
         {
             "bench": "stream_sim",
+            "clip": clip.name,
+            "error_metric": "cer" if clip.language == "zh" else "wer",
             "busy": args.busy,
             "rtt_s": args.rtt,
             "utterances": len(run.finals),
@@ -101,9 +117,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "final_decodes": sum(decoded for _, decoded in run.finals),
             **stats(run.word_latencies, "word_latency"),
             **stats(delays, "final_delay"),
-            "wer": round(wer(clip.reference, text), 4),
-            "wer_offline": round(wer(clip.reference, clip.offline_text), 4),
-            "differences": differences(clip.reference, text),
+            "wer": round(error_rate(clip.reference, text, clip.language), 4),
+            "wer_offline": round(error_rate(clip.reference, clip.offline_text, clip.language), 4),
+            "differences": differences(clip.reference, text, clip.language),
         }
     )
 

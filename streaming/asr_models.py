@@ -16,6 +16,10 @@ from django.conf import settings
 from streaming.engines.asr.bundled import SPLIT_MODELS, ModelUnavailable, assemble
 from streaming.engines.asr.languages import SESSION_LANGUAGES, asr_supports, model_is_english_only
 
+# The first model's channels keep the names every deployment has used; a second model has its own.
+ASR_CHANNEL, ASR_FINAL_CHANNEL = "asr", "asr-final"
+MULTILINGUAL_CHANNEL, MULTILINGUAL_FINAL_CHANNEL = "asr-multilingual", "asr-multilingual-final"
+
 
 @dataclass(frozen=True)
 class AsrModel:
@@ -33,11 +37,11 @@ def asr_models() -> tuple[AsrModel, ...]:
     """The configured models, English first (its channels keep their historical names)."""
     english, multilingual = settings.WHISPER_MODEL, settings.WHISPER_MULTILINGUAL_MODEL
     if english == multilingual and not model_is_english_only(english):
-        return (AsrModel(english, "asr", "asr-final", SESSION_LANGUAGES),)
+        return (AsrModel(english, ASR_CHANNEL, ASR_FINAL_CHANNEL, SESSION_LANGUAGES),)
     others = tuple(language for language in SESSION_LANGUAGES if language != "en")
     return (
-        AsrModel(english, "asr", "asr-final", ("en",)),
-        AsrModel(multilingual, "asr-multilingual", "asr-multilingual-final", others),
+        AsrModel(english, ASR_CHANNEL, ASR_FINAL_CHANNEL, ("en",)),
+        AsrModel(multilingual, MULTILINGUAL_CHANNEL, MULTILINGUAL_FINAL_CHANNEL, others),
     )
 
 
@@ -51,6 +55,11 @@ def model_for_channel(channel: str) -> AsrModel:
 
 def asr_channels() -> tuple[str, ...]:
     return tuple(channel for model in asr_models() for channel in model.channels)
+
+
+def all_asr_channels() -> tuple[str, ...]:
+    """Every channel an ASR worker may be told to serve, whichever models are configured."""
+    return (ASR_CHANNEL, ASR_FINAL_CHANNEL, MULTILINGUAL_CHANNEL, MULTILINGUAL_FINAL_CHANNEL)
 
 
 def final_channels() -> tuple[str, ...]:

@@ -2,13 +2,19 @@
 
 import asyncio
 import contextlib
+import os
+import subprocess
+import sys
+import time
 
 from channels.layers import get_channel_layer
 from channels.routing import get_default_application
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
+from django.db import connection
 
 from streaming import services
+from streaming.models import WorkerHeartbeat
 from streaming.workers.runtime import embedded_workers
 
 REDIS_LAYER = settings.CHANNEL_LAYERS["default"]
@@ -49,3 +55,29 @@ async def open_socket(session_id, token: str | None = None, origin: bytes | None
     connected, _ = await communicator.connect(timeout=10)
     first = await communicator.receive_json_from(timeout=10) if connected else None
     return communicator, connected, first
+
+
+@contextlib.contextmanager
+def asr_worker_process(*channels: str):
+    """`manage.py runworker CHANNELS` in its own process over Redis, as in production, once its
+    heartbeat is in the test database."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "TEST_DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{connection.settings_dict['NAME']}",
+        "CHANNEL_PREFIX": settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
+        "WORKER_HEARTBEAT_INTERVAL": "1",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "runworker", *channels], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not WorkerHeartbeat.objects.filter(kind="asr", pid=process.pid).exists():
+            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+            assert time.monotonic() < deadline, "worker never sent a heartbeat"
+            time.sleep(0.2)
+        yield process
+    finally:
+        process.terminate()
+        process.wait(10)

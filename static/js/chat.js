@@ -90,6 +90,7 @@ const API_MESSAGES = {
   server_full: "serverFull",
   too_many_sessions: "tooManySessions",
   language_unsupported: "languageUnsupported",
+  language_unavailable: "languageUnavailable",
   not_authenticated: "notAuthenticated",
   forbidden: "forbidden",
   not_found: "notFound",

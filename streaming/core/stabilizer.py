@@ -18,8 +18,10 @@ LOOP_MAX_NGRAM = 8
 LOGPROB_FLOOR_MARGIN = 0.5  # how far below avg_logprob_min a segment is rejected outright
 # Whisper misreads the first words of a short window, and two short windows often agree on the
 # misreading ("plant you sunlight" for "plants use sunlight"): only hypotheses of windows at least
-# this long may commit (docs/decisions/0012).
+# this long may commit (docs/decisions/0012). Chinese characters need longer windows still: one
+# syllable carries a whole character, and short windows agreed on 大魔 for 达摩 (docs/decisions/0027).
 MIN_AGREEMENT_WINDOW_S = 2.0
+MIN_AGREEMENT_WINDOW_HAN_S = 3.0
 
 # Han ideographs (CJK unified, extension A, compatibility, extensions B and later).
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
@@ -247,7 +249,7 @@ class LocalAgreementStabilizer:
         """
         hypothesis = self._hypothesis(segments)
         agreed = 0
-        if min(window_s, self._tentative_window_s) >= MIN_AGREEMENT_WINDOW_S:
+        if min(window_s, self._tentative_window_s) >= _min_agreement_window(hypothesis):
             agreed = _common_prefix_length(_keys(hypothesis), _keys(self.tentative))
         newly = hypothesis[:agreed]
         self.committed += newly
@@ -308,6 +310,10 @@ class LocalAgreementStabilizer:
             if head[:n] == tail[-n:]:
                 return n
         return 0
+
+
+def _min_agreement_window(words: Sequence[Word]) -> float:
+    return MIN_AGREEMENT_WINDOW_HAN_S if any(_HAS_HAN.search(w.text) for w in words) else MIN_AGREEMENT_WINDOW_S
 
 
 def _common_prefix_length(a: Sequence[str], b: Sequence[str]) -> int:

@@ -45,6 +45,7 @@ class TranscriptUpdate:
     word_latencies: tuple[float, ...] = ()  # words shown for the first time by this update
     final_delay: float | None = None  # final only: end of speech received -> final text
     word_latency: float | None = None  # final only: median over the utterance's words
+    language: str | None = None  # final only: the language the model heard (detected, for `auto`)
 
 
 class StreamTranscriber:
@@ -69,6 +70,7 @@ class StreamTranscriber:
         )
         self.stabilizer = LocalAgreementStabilizer()
         self.latency = LatencyTracker(config.sample_rate)
+        self._heard_language: str | None = None  # of the utterance's latest answer
 
     # --- what callers read of the parts (status figures, tests) --------------------------------
 
@@ -206,6 +208,7 @@ class StreamTranscriber:
         if request is None:
             return None
         parsed = [Segment.from_dict(s, offset=self._seconds(request.window_start)) for s in segments]
+        self._heard_language = next((s["language"] for s in segments if s.get("language")), self._heard_language)
         if request.is_final:
             self.stabilizer.finalize(parsed)
             return self._finish(now)
@@ -229,6 +232,7 @@ class StreamTranscriber:
     # --- internals ---------------------------------------------------------------------------
 
     def _started(self, utterance: Utterance) -> None:
+        self._heard_language = None
         self.requests.start(utterance.start)
         self.latency.start_utterance()
         self.stabilizer.reset()
@@ -253,6 +257,7 @@ class StreamTranscriber:
             self.lag_s(),
             final_delay=self.latency.final_delay(speech_end_s, now),
             word_latency=self.latency.word_latency(),
+            language=self._heard_language,
         )
 
     def _finish_state(self) -> None:

@@ -13,16 +13,22 @@ from typing import Self
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
+from streaming import asr_models
 from streaming.realtime.channel_layers import QUEUE_RANK
 
-ASR_CHANNEL = "asr"
-# Final decodes (the end of an utterance) have a channel of their own, with slots and a model
-# reserved in every ASR worker (ASR_FINAL_SLOTS): a student's final text does not queue behind
-# the partials of every other session, and its decode gets a core before theirs.
-ASR_FINAL_CHANNEL = "asr-final"
 TTS_CHANNEL = "tts"
-WORKER_CHANNELS = {"asr": (ASR_CHANNEL, ASR_FINAL_CHANNEL), "tts": (TTS_CHANNEL,)}  # each kind's slot pools
-ALL_WORKER_CHANNELS = tuple(c for pools in WORKER_CHANNELS.values() for c in pools)
+
+
+def worker_channels() -> dict[str, tuple[str, ...]]:
+    """Each worker kind's channels, a slot pool each. ASR has two per configured model
+    (streaming/asr_models.py): partials, and finals (the end of an utterance) with slots and a
+    model reserved in every worker (ASR_FINAL_SLOTS), so a student's final text does not queue
+    behind every other session's partials and its decode gets a core before theirs."""
+    return {"asr": asr_models.asr_channels(), "tts": (TTS_CHANNEL,)}
+
+
+def all_worker_channels() -> tuple[str, ...]:
+    return tuple(channel for pools in worker_channels().values() for channel in pools)
 
 
 def session_group(session_id) -> str:

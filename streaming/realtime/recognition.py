@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from django.conf import settings
 
-from streaming import metrics, services
+from streaming import asr_models, metrics, services
 from streaming.core import protocol
 from streaming.core.audio import Resampler, float32_to_pcm16, pcm16_to_float32
 from streaming.core.transcriber import AsrRequest as TranscriberRequest
@@ -20,7 +20,7 @@ from streaming.core.vad import VadConfig
 from streaming.db import database_sync_to_async
 from streaming.realtime.counters import SessionCounters
 from streaming.realtime.link import Link
-from streaming.realtime.messages import ASR_CHANNEL, ASR_FINAL_CHANNEL, AsrRequest, AsrResult
+from streaming.realtime.messages import AsrRequest, AsrResult
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,7 @@ class Recognition:
     ) -> None:
         self.link = link
         self.language = language
+        self.model = asr_models.model_for(language)  # which model's workers decode this session
         self.input_rate = input_rate
         self.resampler = Resampler(input_rate, settings.SAMPLE_RATE) if input_rate != settings.SAMPLE_RATE else None
         self.transcriber = StreamTranscriber(
@@ -142,7 +143,7 @@ class Recognition:
     async def _send_asr(self, request: TranscriberRequest) -> None:
         sent_at = time.time()
         await self.link.send_to_worker(
-            ASR_FINAL_CHANNEL if request.is_final else ASR_CHANNEL,
+            self.model.final_channel if request.is_final else self.model.channel,
             AsrRequest(
                 request_id=request.request_id,
                 sequence=int(request.request_id),
@@ -218,7 +219,7 @@ class Recognition:
         entry = await database_sync_to_async(services.add_user_utterance)(
             self.link.session_id,
             text=update.committed,
-            language=self.language,
+            language=update.language or self.language,
             audio_duration=update.end - update.start,
             audio_start=update.start,
             audio_end=update.end,

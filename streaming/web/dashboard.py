@@ -18,7 +18,7 @@ from django.utils.translation import pgettext
 
 from streaming.models import ConversationEntry, EntryRole, StreamingSession, WorkerHeartbeat, WorkerKind
 from streaming.realtime.channel_layers import pending_requests
-from streaming.realtime.messages import ALL_WORKER_CHANNELS
+from streaming.realtime.messages import all_worker_channels
 from streaming.selectors import iso, live_workers, service_health
 from streaming.shapes import Doc, ServiceHealth, Timestamp
 
@@ -149,7 +149,7 @@ def worker_rows(now: datetime) -> list[Worker]:
 def pending_by_channel() -> dict[str, int | None]:
     """Requests queued per worker channel; None when the channel layer cannot be read."""
     pending: dict[str, int | None] = {}
-    for channel in ALL_WORKER_CHANNELS:
+    for channel in all_worker_channels():
         try:
             pending[channel] = pending_requests(channel)
         except Exception:

@@ -15,7 +15,7 @@ from prometheus_client.registry import Collector
 from streaming.metrics import MULTIPROCESS
 from streaming.models import SessionStatus, StreamingSession, WorkerHeartbeat, WorkerKind
 from streaming.realtime.channel_layers import pending_requests
-from streaming.realtime.messages import ALL_WORKER_CHANNELS
+from streaming.realtime.messages import all_worker_channels
 from streaming.selectors import live_workers
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class ServiceCollector(Collector):
         family = GaugeMetricFamily(
             "llb_worker_channel_pending", "Requests queued on a worker channel, not yet taken.", labels=["channel"]
         )
-        for channel in ALL_WORKER_CHANNELS:
+        for channel in all_worker_channels():
             try:
                 family.add_metric([channel], pending_requests(channel))
             except Exception:  # an unreachable layer must not break the whole scrape

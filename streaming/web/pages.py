@@ -50,6 +50,10 @@ UI_TEXT = {
         "Chinese speech recognition is not installed on this server: its speech model understands English "
         "only. Choose English to talk (the page can stay in Chinese)."
     ),
+    "languageUnavailable": _(
+        "Chinese speech recognition could not be loaded on this server: its model files are damaged. "
+        "Ask the person who runs it to reinstall them; choose English to talk meanwhile."
+    ),
     "sessionExpired": _("This session has ended. Start a new session to keep talking."),
     "sessionClosed": _("Session ended."),
     "superseded": _("This session was opened in another tab or window."),

@@ -16,14 +16,13 @@ from concurrent.futures import ThreadPoolExecutor
 from channels.consumer import AsyncConsumer
 from django.conf import settings
 
+from streaming import asr_models
 from streaming.core.audio import pcm16_to_float32
 from streaming.core.text_split import split_sentences
 from streaming.engines.asr.engine import AsrConfig, get_engine
 from streaming.engines.tts.base import TtsConfig
 from streaming.engines.tts.router import get_router
 from streaming.realtime.messages import (
-    ASR_CHANNEL,
-    ASR_FINAL_CHANNEL,
     AsrRequest,
     AsrResult,
     TtsAudio,
@@ -38,12 +37,13 @@ log = logging.getLogger(__name__)
 
 def reserved_slots(channel: str) -> int | None:
     """Slots a worker keeps for `channel` alone, besides its shared ones (None: it shares them)."""
-    return settings.ASR_FINAL_SLOTS if channel == ASR_FINAL_CHANNEL else None
+    return settings.ASR_FINAL_SLOTS if channel in asr_models.final_channels() else None
 
 
-def asr_config(channel: str = ASR_CHANNEL, shared_slots: int = 1) -> AsrConfig:
+def asr_config(channel: str = asr_models.ASR_CHANNEL, shared_slots: int = 1) -> AsrConfig:
     """The engine that decodes `channel`'s requests in a worker with `shared_slots` partial slots,
-    a CTranslate2 replica per slot so they all decode in parallel.
+    a CTranslate2 replica per slot so they all decode in parallel; the channel's model
+    (streaming/asr_models.py) decides which Whisper model.
 
     With ASR_PARTIAL_NICE the partials decode on a model of their own whose threads are niced:
     when a final needs a core, the kernel gives it one at once instead of sharing it with every
@@ -51,14 +51,16 @@ def asr_config(channel: str = ASR_CHANNEL, shared_slots: int = 1) -> AsrConfig:
     serves every slot.
     """
     finals = settings.ASR_FINAL_SLOTS
+    model = asr_models.model_for_channel(channel)
     if settings.ASR_PARTIAL_NICE <= 0:
         workers, nice = shared_slots + finals, 0
-    elif channel == ASR_FINAL_CHANNEL:
+    elif channel == model.final_channel:
         workers, nice = finals, 0
     else:
         workers, nice = shared_slots, settings.ASR_PARTIAL_NICE
     return AsrConfig(
-        model=settings.WHISPER_MODEL,
+        model=model.name,
+        models_dir=settings.MODELS_DIR,
         device=settings.WHISPER_DEVICE,
         compute_type=settings.WHISPER_COMPUTE_TYPE,
         cpu_threads=settings.WHISPER_CPU_THREADS,

@@ -1,8 +1,9 @@
 from channels.routing import ChannelNameRouter
 
-from streaming.realtime.messages import ASR_CHANNEL, ASR_FINAL_CHANNEL, TTS_CHANNEL
+from streaming.asr_models import all_asr_channels
+from streaming.realtime.messages import TTS_CHANNEL
 from streaming.workers.consumers import AsrWorker, TtsWorker
 
 worker_channels = ChannelNameRouter(
-    {ASR_CHANNEL: AsrWorker.as_asgi(), ASR_FINAL_CHANNEL: AsrWorker.as_asgi(), TTS_CHANNEL: TtsWorker.as_asgi()}
+    {**{channel: AsrWorker.as_asgi() for channel in all_asr_channels()}, TTS_CHANNEL: TtsWorker.as_asgi()}
 )

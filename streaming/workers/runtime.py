@@ -12,11 +12,11 @@ from channels.routing import get_default_application
 from channels.worker import Worker
 from django.conf import settings
 
-from streaming import services
+from streaming import asr_models, services
 from streaming.db import database_sync_to_async
 from streaming.engines.asr.engine import get_engine
 from streaming.engines.tts.router import get_router
-from streaming.realtime.messages import WORKER_CHANNELS, anotify_session_ended
+from streaming.realtime.messages import TTS_CHANNEL, anotify_session_ended, worker_channels
 from streaming.workers import heartbeat, memory
 from streaming.workers.consumers import asr_config, reserved_slots, tts_config
 
@@ -24,22 +24,27 @@ log = logging.getLogger(__name__)
 _running: set[str] = set()  # this process's background loops: the kinds beating, and "memory"
 
 
-def _load_models(kinds: list[str], slots: int) -> dict[str, tuple[str, str]]:
-    """Load each kind's model now, so the first student does not wait; returns (model, device).
+def _load_models(channels: list[str], slots: int) -> dict[str, tuple[str, str]]:
+    """Load the models of the channels served now, so the first student does not wait; returns
+    (models, device) per worker kind, e.g. ("tiny.en, base", "cpu").
 
-    A model that fails to load is logged and the worker still serves: each request then
-    reports the failure to its session instead of hanging.
+    A model that fails to load is logged and the worker still serves: its requests then report
+    the failure to their sessions instead of hanging, and the other model goes on serving.
     """
     described = {}
-    asr_channels = [c for c in kinds if c in WORKER_CHANNELS["asr"]]
-    if asr_channels:
-        try:
-            engines = [get_engine(asr_config(channel, slots)) for channel in asr_channels]
-            described["asr"] = (settings.WHISPER_MODEL, engines[0].device)
-        except Exception:
-            log.exception("could not load the ASR model %s", settings.WHISPER_MODEL)
-            described["asr"] = (settings.WHISPER_MODEL, "failed")
-    if "tts" in kinds:
+    served = [model for model in asr_models.asr_models() if set(model.channels) & set(channels)]
+    if served:
+        names, devices = [], set()
+        for model in served:
+            try:
+                engines = [get_engine(asr_config(c, slots)) for c in model.channels if c in channels]
+                devices.add(engines[0].device)
+                names.append(model.name)
+            except Exception:
+                log.exception("could not load the ASR model %s", model.name)
+                names.append(f"{model.name} (failed)")
+        described["asr"] = (", ".join(names), "/".join(sorted(devices)) or "failed")
+    if TTS_CHANNEL in channels:
         try:
             get_router(tts_config()).warm_up()
             described["tts"] = (settings.TTS_ENGLISH_ENGINE, "cpu")
@@ -93,7 +98,7 @@ class ServiceWorker(Worker):
     """
 
     def __init__(self, application, channels: list[str], channel_layer, slots: int = 1) -> None:
-        expanded = [c for kind in channels for c in WORKER_CHANNELS.get(kind, (kind,))]
+        expanded = [c for kind in channels for c in worker_channels().get(kind, (kind,))]
         super().__init__(application, list(dict.fromkeys(expanded)), channel_layer)
         self.slots = slots
 

@@ -6,20 +6,22 @@ The page gets the JFK recording as its microphone (Chromium's fake capture devic
 import subprocess
 import time
 import wave
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from streaming.core.audio import float32_to_pcm16, load_audio_file
 from tests.live_server import DAPHNE, ROOT, bootstrap_login, embedded_env, free_port
-from tests.speech import JFK_PATH
+from tests.speech import JFK_PATH, SHARED_DATA
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
+MANDARIN_CLIPS = ("zh_funasr_asr_example.wav", "zh_paddlespeech_zh.wav")
 CAPTURE_RATE = 48000  # a typical device rate: the page's worklet resamples it to 16 kHz
 
 
@@ -85,22 +87,37 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-@pytest.fixture(scope="session")
-def microphone_wav(tmp_path_factory) -> Path:
-    """The JFK recording as the fake microphone: 0.5 s of silence first, silence after."""
-    audio = load_audio_file(str(JFK_PATH), sample_rate=CAPTURE_RATE)
-    padded = np.concatenate([np.zeros(CAPTURE_RATE // 2, np.float32), audio, np.zeros(3 * CAPTURE_RATE, np.float32)])
-    path = tmp_path_factory.mktemp("microphone") / "jfk.wav"
+def _microphone(path: Path, *clips: np.ndarray) -> Path:
+    """A WAV for Chromium's fake microphone: 0.5 s of silence, the clips 1.2 s apart, silence after."""
+    gap = np.zeros(int(1.2 * CAPTURE_RATE), np.float32)
+    parts = [np.zeros(CAPTURE_RATE // 2, np.float32)]
+    for clip in clips:
+        parts += [clip, gap]
+    parts.append(np.zeros(3 * CAPTURE_RATE, np.float32))
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(CAPTURE_RATE)
-        out.writeframes(float32_to_pcm16(padded))
+        out.writeframes(float32_to_pcm16(np.concatenate(parts)))
     return path
 
 
-@pytest.fixture
-def chromium(microphone_wav):
+@pytest.fixture(scope="session")
+def microphone_wav(tmp_path_factory) -> Path:
+    """The JFK recording as the fake microphone."""
+    audio = load_audio_file(str(JFK_PATH), sample_rate=CAPTURE_RATE)
+    return _microphone(tmp_path_factory.mktemp("microphone") / "jfk.wav", audio)
+
+
+@pytest.fixture(scope="session")
+def mandarin_microphone_wav(tmp_path_factory) -> Path:
+    """Two of the shared Mandarin recordings as the fake microphone."""
+    clips = [load_audio_file(str(SHARED_DATA / "zh" / name), sample_rate=CAPTURE_RATE) for name in MANDARIN_CLIPS]
+    return _microphone(tmp_path_factory.mktemp("microphone") / "zh.wav", *clips)
+
+
+@contextmanager
+def launch_chromium(microphone: Path) -> Iterator[Browser]:
     """Debian's Chromium (never a downloaded browser) with the WAV as its microphone."""
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
@@ -108,7 +125,7 @@ def chromium(microphone_wav):
             args=[
                 "--use-fake-ui-for-media-stream",
                 "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-audio-capture={microphone_wav}%noloop",
+                f"--use-file-for-fake-audio-capture={microphone}%noloop",
                 "--no-sandbox",
                 "--disable-gpu",
                 "--disable-background-networking",
@@ -121,6 +138,18 @@ def chromium(microphone_wav):
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture
+def chromium(microphone_wav):
+    with launch_chromium(microphone_wav) as browser:
+        yield browser
+
+
+@pytest.fixture
+def chromium_mandarin(mandarin_microphone_wav):
+    with launch_chromium(mandarin_microphone_wav) as browser:
+        yield browser
 
 
 def open_chat(

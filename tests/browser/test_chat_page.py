@@ -131,31 +131,49 @@ def test_speech_shows_live_then_committed_transcript_and_is_persisted(live, chro
     assert not errors
 
 
-def test_the_page_in_chinese_for_an_english_speaking_session(live, chromium, artifacts):
-    """The browser asks for Chinese: the page is in Chinese; the bundled model only hears English."""
+def test_a_chinese_student_talks_mandarin_and_sees_simplified_characters(live, chromium_mandarin, artifacts):
+    """The browser asks for Chinese: the page is in Chinese, the session is Mandarin, and what the
+    student says appears live and is saved in Simplified characters."""
     server, credentials = live
-    page, errors = open_chat(chromium, server.base, credentials, "zh-CN", login_screenshot=artifacts / "login-zh.png")
+    page, errors = open_chat(
+        chromium_mandarin, server.base, credentials, "zh-CN", login_screenshot=artifacts / "login-zh.png"
+    )
     assert page.get_attribute("html", "lang") == "zh-hans"
     expect(page.locator("h1")).to_have_text("语音聊天")
     expect(page.locator("#connection-status")).to_have_text("未连接")
     page.select_option("#session-language", "zh")
-    expect(page.locator("#language-note")).to_contain_text("只能识别英语")
-    page.click("#open-session")
-    expect(page.locator("#notice-text")).to_contain_text("此服务器未安装中文语音识别")
-
-    page.select_option("#session-language", "en")
+    expect(page.locator("#language-note")).to_be_hidden()  # the bundled models hear Mandarin
     page.click("#start-recording")
     expect(page.locator("#connection-status")).to_have_text("已连接", timeout=20_000)
     expect(page.locator("#recording-state")).to_have_text("正在录音")
-    wait_until(lambda: "your country" in said(page), 60, lambda: f"no transcript: {said(page)!r}")
+    expect(page.locator("#live-utterance")).to_be_visible(timeout=30_000)
+    page.screenshot(path=str(artifacts / "chat-zh-live.png"))
+    heard = lambda: "".join(b["text"] for b in bubbles(page, "user"))  # noqa: E731
+    wait_until(lambda: "欢迎大家" in heard() and "身体健康" in heard(), 90, lambda: f"not on the page: {heard()!r}")
     page.click("#stop-recording")
     entries = wait_until(lambda: persisted(page, server.base), 10, "nothing persisted")
+    saved = "".join(e["text"] for e in entries if e["role"] == "user")
+    assert "欢迎大家" in saved and "认为跑步" in saved and "認為" not in saved, saved  # Simplified, not 認為
     assert [b["entryId"] for b in bubbles(page)] == [e["id"] for e in entries]
     expect(page.locator("#transcript .bubble.user .speaker").first).to_have_text("我")
     page.click("#refresh-stats")
     expect(page.locator('[data-stat="status"]')).to_have_text("进行中")
     page.screenshot(path=str(artifacts / "chat-zh.png"))
     assert not errors
+
+
+def test_the_english_only_warning_shows_once_where_the_model_cannot_hear_mandarin(tmp_path, chromium, artifacts):
+    with embedded_server(tmp_path, WHISPER_MULTILINGUAL_MODEL="tiny.en") as (server, credentials):
+        page, errors = open_chat(chromium, server.base, credentials, "zh-CN")
+        page.select_option("#session-language", "zh")
+        expect(page.locator("#language-note")).to_contain_text("只能识别英语")
+        page.click("#open-session")
+        expect(page.locator("#notice-text")).to_contain_text("此服务器未安装中文语音识别")
+        expect(page.locator("#language-note")).to_be_hidden()  # said once: the notice replaces the note
+        page.screenshot(path=str(artifacts / "chat-zh-english-only.png"))
+        page.select_option("#session-language", "en")
+        expect(page.locator("#language-note")).to_be_hidden()
+        assert not errors
 
 
 def test_typed_text_is_spoken_to_the_end_and_can_be_stopped(live, chromium):

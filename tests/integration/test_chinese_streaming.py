@@ -6,13 +6,14 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from streaming.engines.asr.engine import AsrConfig, get_engine, to_simplified
-from streaming.models import ConversationEntry
+from streaming.models import ConversationEntry, WorkerHeartbeat
 from tests.integration.test_streaming import assert_committed_never_revised, collect_until_final, stream
 from tests.speech import JFK_TEXT, ZH_CLIPS, cer, jfk_audio, load_zh_clip, silence, wer
-from tests.support import in_process_workers, make_session, open_socket, token_for
+from tests.support import asr_worker_process, in_process_workers, make_session, open_socket, token_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 PAUSE_S = 1.2
+REAL_TIME = 0.1  # 100 ms frames: the decodes a student would get, not a 4x flood's busy ones
 
 
 def transcriptions(messages: list[dict]) -> list[dict]:
@@ -36,7 +37,7 @@ async def test_mandarin_appears_live_in_simplified_characters_and_is_saved(memor
     async with in_process_workers(("asr",)):
         communicator, _, first = await open_socket(session.id, token=await sync_to_async(token_for)(user))
         assert first["data"]["event"] == "connected"
-        await stream(communicator, audio)
+        await stream(communicator, audio, pace=REAL_TIME)
         messages = await collect_until_final(communicator, after_s=len(audio) / 16000 - PAUSE_S - 1.0, timeout=180)
         await communicator.disconnect()
     shown = transcriptions(messages)
@@ -87,3 +88,24 @@ async def test_silence_noise_and_hum_in_a_mandarin_session_produce_nothing(memor
         assert stats["type"] == "stats", stats  # no transcription came before it
         await communicator.disconnect()
     assert await sync_to_async(ConversationEntry.objects.filter(session=session).count)() == 0
+
+
+@pytest.fixture
+def multilingual_worker(user):
+    """Production scales each model on its own: this worker serves only the multilingual channels."""
+    with asr_worker_process("asr-multilingual", "asr-multilingual-final") as process:
+        yield process
+
+
+async def test_a_worker_process_of_the_multilingual_model_alone_serves_mandarin_over_redis(user, multilingual_worker):
+    session = await sync_to_async(make_session)(user, language="zh")
+    clip = load_zh_clip("zh_funasr_llamacpp_sample.wav")
+    audio = np.concatenate([silence(0.5), clip, silence(1.5)])
+    communicator, _, _ = await open_socket(session.id, token=await sync_to_async(token_for)(user))
+    await stream(communicator, audio)
+    messages = await collect_until_final(communicator, after_s=len(audio) / 16000 - 2.5, timeout=120)
+    await communicator.disconnect()
+    heartbeat = await sync_to_async(WorkerHeartbeat.objects.get)(kind="asr", pid=multilingual_worker.pid)
+    text = "".join(t["text"] for t in transcriptions(messages) if t["is_final"])
+    assert cer(ZH_CLIPS["zh_funasr_llamacpp_sample.wav"], text) <= 0.3, text
+    assert heartbeat.model == "base"

@@ -3,16 +3,12 @@ worker, through the in-memory layer (in-process workers) and Redis (a separate w
 
 import asyncio
 import math
-import os
-import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connection
 
 from streaming.core.audio import float32_to_pcm16
 from streaming.models import ConversationEntry, EntryRole, WorkerHeartbeat
@@ -27,7 +23,7 @@ from tests.speech import (
     silence,
     wer,
 )
-from tests.support import in_process_workers, make_session, open_socket, token_for
+from tests.support import asr_worker_process, in_process_workers, make_session, open_socket, token_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 PACE_S = 0.025  # 100 ms frames at 4x real time: fast tests, still many decodes and seams
@@ -111,24 +107,8 @@ async def test_jfk_through_in_memory_layer(memory_layer, user):
 @pytest.fixture
 def worker_process(user):
     """`manage.py runworker asr` in its own process over Redis, as in production."""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "TEST_DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{connection.settings_dict['NAME']}",
-        "CHANNEL_PREFIX": settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
-        "WORKER_HEARTBEAT_INTERVAL": "1",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "runworker", "asr"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    deadline = time.monotonic() + 60
-    while not WorkerHeartbeat.objects.filter(kind="asr", pid=process.pid).exists():
-        assert process.poll() is None, process.stdout.read().decode()
-        assert time.monotonic() < deadline, "worker never sent a heartbeat"
-        time.sleep(0.2)
-    yield process
-    process.terminate()
-    process.wait(10)
+    with asr_worker_process("asr") as process:
+        yield process
 
 
 async def test_jfk_through_redis_and_a_worker_process(user, worker_process):
@@ -137,7 +117,7 @@ async def test_jfk_through_redis_and_a_worker_process(user, worker_process):
     messages = await run_jfk(session, await sync_to_async(token_for)(user))
     await sync_to_async(check_jfk)(messages, session)
     heartbeat = await sync_to_async(WorkerHeartbeat.objects.get)(kind="asr", pid=worker_process.pid)
-    assert heartbeat.model == "tiny.en" and heartbeat.device == "cpu"
+    assert heartbeat.model == "tiny.en, base" and heartbeat.device == "cpu"  # `asr`: every model's channels
 
 
 BAD_INPUTS = [

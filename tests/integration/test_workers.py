@@ -10,9 +10,10 @@ import pytest
 from channels.layers import get_channel_layer
 from channels.routing import ChannelNameRouter, ProtocolTypeRouter
 
+from streaming.asr_models import ASR_CHANNEL, ASR_FINAL_CHANNEL
 from streaming.core.audio import float32_to_pcm16
 from streaming.realtime.channel_layers import QUEUE_RANK
-from streaming.realtime.messages import ASR_CHANNEL, ASR_FINAL_CHANNEL, AsrRequest
+from streaming.realtime.messages import AsrRequest
 from streaming.realtime.recognition import queue_rank
 from streaming.workers import memory
 from streaming.workers.consumers import _ModelWorker, asr_config

@@ -139,14 +139,23 @@ def test_half_a_character_is_never_shown():
     assert "\ufffd" not in _segment([(0.0, 0.5, "你"), (0.5, 1.0, "\ufffd")], text="你\ufffd").text
 
 
+FIRST = [(0.0, 0.6, "欢迎"), (0.6, 1.2, "大家"), (1.2, 1.5, "来")]
+SECOND = [(0.0, 0.3, "欢"), (0.3, 0.6, "迎"), (0.6, 1.2, "大家"), (1.2, 1.6, "来体")]
+
+
 def test_agreement_counts_characters_whatever_tokens_the_decodes_grouped():
     stabilizer = LocalAgreementStabilizer()
-    stabilizer.update([_segment([(0.0, 0.6, "欢迎"), (0.6, 1.2, "大家"), (1.2, 1.5, "来")])], window_s=2.5)
-    update = stabilizer.update(
-        [_segment([(0.0, 0.3, "欢"), (0.3, 0.6, "迎"), (0.6, 1.2, "大家"), (1.2, 1.6, "来体")])], window_s=3.0
-    )
+    stabilizer.update([_segment(FIRST)], window_s=3.0)
+    update = stabilizer.update([_segment(SECOND)], window_s=3.5)
     assert "".join(w.text for w in update.committed) == "欢迎大家来"
     assert "".join(w.text for w in update.tentative) == "体"
+
+
+def test_chinese_commits_only_from_windows_of_three_seconds():
+    """English commits from 2 s windows; a Chinese misreading of two short windows must not."""
+    stabilizer = LocalAgreementStabilizer()
+    stabilizer.update([_segment(FIRST)], window_s=2.5)
+    assert stabilizer.update([_segment(SECOND)], window_s=2.9).committed == ()
 
 
 @pytest.mark.parametrize(
