@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
+from streaming import asr_models
 from streaming.models import ConversationEntry, EntryRole, StreamingSession, WorkerHeartbeat, WorkerKind
 from streaming.realtime.channel_layers import pending_requests
 from streaming.realtime.messages import all_worker_channels
@@ -61,10 +62,23 @@ class Worker(TypedDict):
     alive: Annotated[bool, Doc("Its heartbeat is younger than staleAfterSeconds.")]
 
 
+class SpeechModel(TypedDict):
+    """A Whisper model the settings configure, and how it serves its languages right now."""
+
+    name: Annotated[str, Doc("WHISPER_MODEL or WHISPER_MULTILINGUAL_MODEL.")]
+    languages: Annotated[list[str], Doc("The session languages it transcribes.")]
+    channels: Annotated[list[str], Doc("Its worker channels: partial decodes, then finals.")]
+    workersAlive: Annotated[int, Doc("Workers with a fresh heartbeat that loaded it.")]
+    pending: Annotated[int | None, Doc("Requests queued on its channels; null when the layer cannot be read.")]
+    finalDelayP95: Annotated[float | None, Doc("Its sessions' final delay, 95th percentile, last 5 minutes.")]
+    wordLatencyP95: Annotated[float | None, Doc("Its sessions' word latency, 95th percentile, last 5 minutes.")]
+
+
 class DashboardFigures(TypedDict, total=False):
     """The dashboard's figures beyond service health; in the session list only operators get them."""
 
     workers: Annotated[list[Worker], Doc("Every worker that ever sent a heartbeat.")]
+    models: Annotated[list[SpeechModel], Doc("Each configured Whisper model.")]
     pendingRequests: Annotated[
         dict[str, int | None], Doc("Requests queued per worker channel; null when the channel layer cannot be read.")
     ]
@@ -157,6 +171,40 @@ def pending_by_channel() -> dict[str, int | None]:
     return pending
 
 
+def served_models(heartbeat_model: str) -> set[str]:
+    """The models a worker's heartbeat names as loaded ("tiny.en, base"; failed ones say so)."""
+    return {name for name in heartbeat_model.split(", ") if name and not name.endswith("(failed)")}
+
+
+def model_rows(now: datetime, workers: list[Worker], pending: dict[str, int | None]) -> list[SpeechModel]:
+    """Per configured model: its languages, live workers, queue and its sessions' latency."""
+    since = now - timedelta(minutes=WINDOWS_MINUTES["last5m"])
+    rows: list[SpeechModel] = []
+    for model in asr_models.asr_models():
+        entries = ConversationEntry.objects.filter(
+            role=EntryRole.USER, created_at__gt=since, session__language__in=model.languages
+        ).values_list("latency", "word_latency")
+        delays = sorted(d for d, _ in entries if d is not None)
+        words = sorted(w for _, w in entries if w is not None)
+        queued = [pending.get(channel) for channel in model.channels]
+        rows.append(
+            {
+                "name": model.name,
+                "languages": list(model.languages),
+                "channels": list(model.channels),
+                "workersAlive": sum(
+                    1
+                    for w in workers
+                    if w["kind"] == WorkerKind.ASR and w["alive"] and model.name in served_models(w["model"])
+                ),
+                "pending": None if None in queued else sum(q or 0 for q in queued),
+                "finalDelayP95": _rounded(percentile(delays, 95)),
+                "wordLatencyP95": _rounded(percentile(words, 95)),
+            }
+        )
+    return rows
+
+
 def start_of_day(now: datetime) -> datetime:
     return timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
 
@@ -229,10 +277,12 @@ def latency_series(now: datetime) -> Series:
 def health_figures(now: datetime | None = None) -> HealthFigures:
     """Everything the dashboard shows, as of `now`."""
     now = now or timezone.now()
+    workers, pending = worker_rows(now), pending_by_channel()
     return {
         **service_health(),
-        "workers": worker_rows(now),
-        "pendingRequests": pending_by_channel(),
+        "workers": workers,
+        "models": model_rows(now, workers, pending),
+        "pendingRequests": pending,
         "latency": {name: latency_window(now, minutes) for name, minutes in WINDOWS_MINUTES.items()},
         "audioHoursToday": audio_hours_today(now),
         "staleAfterSeconds": 3 * settings.WORKER_HEARTBEAT_INTERVAL,

@@ -12,11 +12,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from streaming import asr_models
 from streaming.metrics import MULTIPROCESS
 from streaming.models import SessionStatus, StreamingSession, WorkerHeartbeat, WorkerKind
 from streaming.realtime.channel_layers import pending_requests
 from streaming.realtime.messages import all_worker_channels
 from streaming.selectors import live_workers
+from streaming.web.dashboard import served_models
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,7 @@ class ServiceCollector(Collector):
         "llb_worker_up",
         "llb_worker_heartbeat_age_seconds",
         "llb_workers_alive",
+        "llb_asr_model_workers_alive",
         "llb_worker_channel_pending",
     )
 
@@ -70,7 +73,18 @@ class ServiceCollector(Collector):
             handled.add_metric(values, worker.requests_handled)
         for kind in WorkerKind.values:
             alive.add_metric([kind], len(fresh[kind]))
-        yield from (up, age, handled, alive)
+        yield from (up, age, handled, alive, self._models())
+
+    def _models(self) -> GaugeMetricFamily:
+        family = GaugeMetricFamily(
+            "llb_asr_model_workers_alive",
+            "ASR workers with a fresh heartbeat that loaded the model, per configured Whisper model.",
+            labels=["model", "languages"],
+        )
+        loaded = [served_models(m) for m in live_workers(WorkerKind.ASR).values_list("model", flat=True)]
+        for model in asr_models.asr_models():
+            family.add_metric([model.name, ",".join(model.languages)], sum(model.name in s for s in loaded))
+        return family
 
     def _pending(self):
         family = GaugeMetricFamily(

@@ -18,11 +18,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from school.roles import is_operator
+from streaming import asr_models
 from streaming.errors import ServiceError
 from streaming.models import WorkerKind
 from streaming.realtime.channel_layers import ping
 from streaming.selectors import live_workers
 from streaming.services import bearer_token
+from streaming.web.dashboard import served_models
 from streaming.web.exposition import exposition
 from streaming.web.http_api import error_response
 
@@ -46,11 +48,17 @@ def check_channel_layer() -> dict:
 
 
 def check_workers() -> dict:
-    """At least one worker of each kind with a fresh heartbeat."""
-    counts = {kind: live_workers(kind).count() for kind in WorkerKind.values}
+    """At least one worker of each kind with a fresh heartbeat; how many serve each speech model.
+
+    A model without a worker is reported, not fatal: English must not drop out of the load
+    balancer because the Mandarin workers are down.
+    """
+    counts: dict = {kind: live_workers(kind).count() for kind in WorkerKind.values}
     missing = [kind for kind, count in counts.items() if count == 0]
     if missing:
         raise RuntimeError(f"no {' or '.join(missing)} worker with a fresh heartbeat")
+    loaded = [served_models(model) for model in live_workers(WorkerKind.ASR).values_list("model", flat=True)]
+    counts["asr_models"] = {m.name: sum(m.name in served for served in loaded) for m in asr_models.asr_models()}
     return counts
 
 

@@ -206,7 +206,8 @@ def test_dashboard_json_keeps_the_original_shape(staff, conversation, flushed_re
     body = logged_in(staff).get(DASHBOARD_JSON).json()
     assert {"totalSessions", "activeSessions", "serviceStatus"} <= set(body)
     assert body["serviceStatus"]["transcriptionWorkers"] == 1 and body["serviceStatus"]["ttsWorkers"] == 1
-    assert body["pendingRequests"] == {"asr": 0, "asr-final": 0, "tts": 0}
+    channels = ("asr", "asr-final", "asr-multilingual", "asr-multilingual-final", "tts")
+    assert body["pendingRequests"] == dict.fromkeys(channels, 0)
     recent, hour = body["latency"]["last5m"], body["latency"]["last60m"]
     assert recent["finalDelay"] == {"count": 1, "p50": 2.0, "p90": 2.0, "p95": 2.0, "p99": 2.0, "max": 2.0}
     assert hour["finalDelay"]["count"] == 5 and hour["finalDelay"]["p50"] == 0.8 and hour["finalDelay"]["max"] == 2.0
@@ -356,7 +357,34 @@ def test_ready_with_database_redis_and_both_workers(settings):
     body = response.json()
     assert body["status"] == "ready"
     assert body["checks"]["channel_layer"] == {"ok": True, "backend": "RankedRedisChannelLayer"}
-    assert body["checks"]["workers"] == {"ok": True, "asr": 1, "tts": 1}
+    assert body["checks"]["workers"] == {"ok": True, "asr": 1, "tts": 1, "asr_models": {"tiny.en": 1, "base": 0}}
+
+
+def test_each_speech_model_shows_its_workers_queue_and_latency(staff, settings, flushed_redis):
+    """A worker of each model; the Mandarin one's sessions are slower. Readiness, the dashboard
+    and /metrics each show both models."""
+    settings.WORKER_HEARTBEAT_INTERVAL = 10
+    beat("asr", 501, model="tiny.en")
+    beat("asr", 502, model="tiny.en, base")
+    beat("asr", 503, model="base (failed)")
+    beat("tts", 504)
+    for language, delay in (("en", 0.5), ("zh", 1.5)):
+        session = make_session(staff, language=language)
+        add_user_utterance(session.id, text="hi", language=language, latency=delay, word_latency=delay / 2)
+    assert Client().get("/readyz").json()["checks"]["workers"]["asr_models"] == {"tiny.en": 2, "base": 1}
+    client = Client()
+    client.force_login(staff)
+    models = {m["name"]: m for m in client.get(DASHBOARD_JSON).json()["models"]}
+    assert models["tiny.en"]["languages"] == ["en"] and models["base"]["languages"] == ["zh", "auto"]
+    assert models["base"]["channels"] == ["asr-multilingual", "asr-multilingual-final"]
+    assert (models["tiny.en"]["workersAlive"], models["base"]["workersAlive"]) == (2, 1)
+    assert (models["tiny.en"]["finalDelayP95"], models["base"]["finalDelayP95"]) == (0.5, 1.5)
+    assert models["base"]["pending"] == 0
+    assert 'id="models"' in client.get(DASHBOARD).content.decode()
+    samples = scrape()
+    assert samples["llb_asr_model_workers_alive{languages=zh,auto,model=base}"] == 1
+    assert samples["llb_asr_model_workers_alive{languages=en,model=tiny.en}"] == 2
+    assert samples["llb_worker_channel_pending{channel=asr-multilingual-final}"] == 0
 
 
 def test_not_ready_when_workers_are_gone(settings):
