@@ -7,14 +7,13 @@ are the ones every deployed process speaks: an old worker and a new consumer mus
 each other during a rolling restart.
 """
 
-from dataclasses import dataclass
-from typing import Self
+from dataclasses import MISSING, dataclass, fields
+from typing import ClassVar, Self
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from streaming import asr_models
-from streaming.realtime.channel_layers import QUEUE_RANK
 
 TTS_CHANNEL = "tts"
 
@@ -36,11 +35,34 @@ def session_group(session_id) -> str:
     return f"session.{session_id}"
 
 
+class ChannelMessage:
+    """What every message shares: on the wire it is its `TYPE` and its fields under their own
+    names (an optional field left None is left out); reading one back, a missing required key
+    raises KeyError instead of being guessed."""
+
+    __slots__ = ()
+    TYPE: ClassVar[str]
+
+    def to_message(self) -> dict:
+        message = {"type": self.TYPE}
+        for f in fields(self):  # type: ignore[arg-type]  # every subclass is a dataclass
+            value = getattr(self, f.name)
+            if value is not None or f.default is MISSING:
+                message[f.name] = value
+        return message
+
+    @classmethod
+    def from_message(cls, message: dict) -> Self:
+        return cls(
+            **{f.name: message[f.name] for f in fields(cls) if f.default is MISSING or f.name in message}  # type: ignore[arg-type]
+        )
+
+
 # --- consumer -> ASR worker -> consumer --------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class AsrRequest:
+class AsrRequest(ChannelMessage):
     """Decode `audio` (PCM16 mono at SAMPLE_RATE) and answer `reply_channel` with an `AsrResult`."""
 
     TYPE = "asr.transcribe"
@@ -52,43 +74,13 @@ class AsrRequest:
     language: str
     prompt: str  # "" for none
     sent_at: float  # how long it queued and whether the service is short of CPU
-    queue_rank: float  # its place in the queue (closing partials go ahead)
+    queue_rank: float  # its place in the queue, read by the ranked layers (channel_layers.QUEUE_RANK)
     behind: bool  # the session's round trips exceed its update interval: decode the cheaper way
     deadline: float  # the session stops waiting then; a worker drops it after this
 
-    def to_message(self) -> dict:
-        return {
-            "type": self.TYPE,
-            "request_id": self.request_id,
-            "sequence": self.sequence,
-            "reply_channel": self.reply_channel,
-            "audio": self.audio,
-            "language": self.language,
-            "prompt": self.prompt,
-            "sent_at": self.sent_at,
-            QUEUE_RANK: self.queue_rank,
-            "behind": self.behind,
-            "deadline": self.deadline,
-        }
-
-    @classmethod
-    def from_message(cls, message: dict) -> Self:
-        return cls(
-            request_id=message["request_id"],
-            sequence=message["sequence"],
-            reply_channel=message["reply_channel"],
-            audio=message["audio"],
-            language=message["language"],
-            prompt=message["prompt"],
-            sent_at=message["sent_at"],
-            queue_rank=message[QUEUE_RANK],
-            behind=message["behind"],
-            deadline=message["deadline"],
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class AsrResult:
+class AsrResult(ChannelMessage):
     """A worker's answer: the segments and the decode's compute time, or (segments None) the error
     that stopped it: the session must hear about every failure, never wait for its timeout."""
 
@@ -100,30 +92,12 @@ class AsrResult:
     compute_s: float | None = None
     error: str | None = None
 
-    def to_message(self) -> dict:
-        message = {"type": self.TYPE, "request_id": self.request_id, "busy": self.busy}
-        if self.error is not None:
-            message["error"] = self.error
-        else:
-            message.update(segments=self.segments, compute_s=self.compute_s)
-        return message
-
-    @classmethod
-    def from_message(cls, message: dict) -> Self:
-        return cls(
-            request_id=message["request_id"],
-            busy=message["busy"],
-            segments=message.get("segments"),
-            compute_s=message.get("compute_s"),
-            error=message.get("error"),
-        )
-
 
 # --- consumer -> TTS worker -> consumer --------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class TtsRequest:
+class TtsRequest(ChannelMessage):
     """Speak one part of a reply; the worker answers sentence by sentence with `TtsAudio`."""
 
     TYPE = "tts.synthesize"
@@ -133,27 +107,9 @@ class TtsRequest:
     text: str
     language: str
 
-    def to_message(self) -> dict:
-        return {
-            "type": self.TYPE,
-            "request_id": self.request_id,
-            "reply_channel": self.reply_channel,
-            "text": self.text,
-            "language": self.language,
-        }
-
-    @classmethod
-    def from_message(cls, message: dict) -> Self:
-        return cls(
-            request_id=message["request_id"],
-            reply_channel=message["reply_channel"],
-            text=message["text"],
-            language=message["language"],
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class TtsAudio:
+class TtsAudio(ChannelMessage):
     """One synthesized sentence of a `TtsRequest`'s part; `is_final` marks the part's last."""
 
     TYPE = "tts.audio"
@@ -166,33 +122,9 @@ class TtsAudio:
     is_final: bool
     fallback: bool  # no voice for the language: another one spoke it
 
-    def to_message(self) -> dict:
-        return {
-            "type": self.TYPE,
-            "request_id": self.request_id,
-            "sequence": self.sequence,
-            "text": self.text,
-            "pcm": self.pcm,
-            "sample_rate": self.sample_rate,
-            "is_final": self.is_final,
-            "fallback": self.fallback,
-        }
-
-    @classmethod
-    def from_message(cls, message: dict) -> Self:
-        return cls(
-            request_id=message["request_id"],
-            sequence=message["sequence"],
-            text=message["text"],
-            pcm=message["pcm"],
-            sample_rate=message["sample_rate"],
-            is_final=message["is_final"],
-            fallback=message["fallback"],
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class TtsError:
+class TtsError(ChannelMessage):
     """A `TtsRequest` that could not be spoken; `code` and `message` go to the client as they are."""
 
     TYPE = "tts.error"
@@ -201,45 +133,24 @@ class TtsError:
     code: str
     message: str
 
-    def to_message(self) -> dict:
-        return {"type": self.TYPE, "request_id": self.request_id, "code": self.code, "message": self.message}
-
-    @classmethod
-    def from_message(cls, message: dict) -> Self:
-        return cls(request_id=message["request_id"], code=message["code"], message=message["message"])
-
 
 # --- to a session's group ----------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class SessionEnded:
+class SessionEnded(ChannelMessage):
     """The session was closed or expired: its connection tells the client and closes."""
 
     TYPE = "session.ended"
 
     status: str
 
-    def to_message(self) -> dict:
-        return {"type": self.TYPE, "status": self.status}
-
-    @classmethod
-    def from_message(cls, message: dict) -> Self:
-        return cls(status=message["status"])
-
 
 @dataclass(frozen=True, slots=True)
-class SessionSuperseded:
+class SessionSuperseded(ChannelMessage):
     """A new connection took the session over: the old one closes."""
 
     TYPE = "session.superseded"
-
-    def to_message(self) -> dict:
-        return {"type": self.TYPE}
-
-    @classmethod
-    def from_message(cls, message: dict) -> Self:
-        return cls()
 
 
 async def anotify_session_ended(session_id, status: str) -> None:

@@ -3,6 +3,7 @@ wire dict, with the `type` and keys that processes of other versions send and re
 
 import pytest
 
+from streaming.realtime.channel_layers import QUEUE_RANK
 from streaming.realtime.messages import (
     AsrRequest,
     AsrResult,
@@ -126,3 +127,8 @@ def test_a_message_missing_a_required_key_is_refused():
 def test_messages_are_immutable():
     with pytest.raises(AttributeError):
         MESSAGES[6].status = "closed"  # type: ignore[misc]
+
+
+def test_the_ranked_layers_find_a_requests_rank_where_they_look():
+    request = MESSAGES[0]
+    assert isinstance(request, AsrRequest) and request.to_message()[QUEUE_RANK] == request.queue_rank
