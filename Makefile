@@ -36,10 +36,12 @@ browser:
 	@command -v chromium >/dev/null && fc-list :lang=zh | grep -q . || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk; }
 
-# Style, formatting and the architecture's import contracts (.importlinter).
+# Style, formatting, types and the architecture's import contracts (.importlinter). The
+# django-stubs plugin loads llb.settings, which needs DEBUG on or a SECRET_KEY.
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	DEBUG=1 $(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
 test: install browser lint models

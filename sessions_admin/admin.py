@@ -8,6 +8,7 @@ else. Transcripts are records, so they are read-only for everyone; only a superu
 import re
 import uuid
 from datetime import timedelta
+from typing import TYPE_CHECKING, TypeAlias, TypedDict
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -43,6 +44,27 @@ from streaming.models import (
 from streaming.realtime.messages import notify_session_ended
 from streaming.selectors import sessions_visible_to
 from streaming.web import dashboard
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    class SessionFigures(TypedDict):
+        """What `StreamingSessionAdmin.get_queryset` annotates each session with."""
+
+        n_entries: int
+        mean_final_delay: float | None
+        max_final_delay: float | None
+        mean_word_latency: float | None
+        mean_first_audio: float | None
+        span: timedelta | None
+
+    class ClassroomFigures(TypedDict):
+        """What `ClassroomAdmin.get_queryset` annotates each classroom with."""
+
+        n_students: int
+
+    AnnotatedSession: TypeAlias = WithAnnotations[StreamingSession, SessionFigures]
+    AnnotatedClassroom: TypeAlias = WithAnnotations[Classroom, ClassroomFigures]
 
 SHORT_ID = re.compile(r"^[0-9a-f]{4,8}$")
 
@@ -161,8 +183,9 @@ class ClassroomFilter(admin.SimpleListFilter):
         return [(str(c.pk), c.name) for c in classes]
 
     def queryset(self, request, queryset):
-        if self.value() and self.value().isdigit():
-            return queryset.filter(owner__classrooms__pk=int(self.value()))
+        value = self.value()
+        if value and value.isdigit():
+            return queryset.filter(owner__classrooms__pk=int(value))
         return queryset
 
 
@@ -260,11 +283,11 @@ class StreamingSessionAdmin(ReadOnlyRecordAdmin):
         return date_format(timezone.localtime(obj.created_at), "Y-m-d H:i")
 
     @admin.display(description=_("duration"), ordering="span")
-    def duration(self, obj: StreamingSession) -> str:
+    def duration(self, obj: "AnnotatedSession") -> str:
         return _duration(obj.span)
 
     @admin.display(description=_("entries"), ordering="n_entries")
-    def entry_count(self, obj: StreamingSession) -> int:
+    def entry_count(self, obj: "AnnotatedSession") -> int:
         return obj.n_entries
 
     @admin.display(description=_("audio"), ordering="audio_seconds")
@@ -276,25 +299,25 @@ class StreamingSessionAdmin(ReadOnlyRecordAdmin):
         return filesizeformat(obj.bytes_received)
 
     @admin.display(description=_("final delay (mean)"), ordering="mean_final_delay")
-    def final_delay_mean(self, obj: StreamingSession) -> str:
+    def final_delay_mean(self, obj: "AnnotatedSession") -> str:
         return _seconds(obj.mean_final_delay)
 
     @admin.display(description=_("final delay (max)"), ordering="max_final_delay")
-    def final_delay_max(self, obj: StreamingSession) -> str:
+    def final_delay_max(self, obj: "AnnotatedSession") -> str:
         return _seconds(obj.max_final_delay)
 
     @admin.display(description=_("final delay (mean / max)"), ordering="mean_final_delay")
-    def final_delay(self, obj: StreamingSession) -> str:
+    def final_delay(self, obj: "AnnotatedSession") -> str:
         if obj.mean_final_delay is None:
             return "—"
         return f"{obj.mean_final_delay:.2f} / {obj.max_final_delay:.2f} s"
 
     @admin.display(description=_("word latency (mean)"), ordering="mean_word_latency")
-    def word_latency_mean(self, obj: StreamingSession) -> str:
+    def word_latency_mean(self, obj: "AnnotatedSession") -> str:
         return _seconds(obj.mean_word_latency)
 
     @admin.display(description=_("reply first audio (mean)"), ordering="mean_first_audio")
-    def first_audio_mean(self, obj: StreamingSession) -> str:
+    def first_audio_mean(self, obj: "AnnotatedSession") -> str:
         return _seconds(obj.mean_first_audio)
 
     @admin.display(description=_("live (connection holding it)"))
@@ -392,7 +415,7 @@ class ClassroomAdmin(OperatorAdmin):
         return ", ".join(t.get_username() for t in obj.teachers.all())
 
     @admin.display(description=_("students"), ordering="n_students")
-    def student_count(self, obj: Classroom) -> int:
+    def student_count(self, obj: "AnnotatedClassroom") -> int:
         return obj.n_students
 
 
@@ -478,7 +501,7 @@ class ServiceHealthAdmin(OperatorAdmin):
         return JsonResponse(dashboard.health_figures())
 
 
-def _worker_rows(workers: list[dict]) -> list[dict]:
+def _worker_rows(workers: list[dashboard.Worker]) -> list[dict]:
     """The JSON's worker rows with times the template can format and the kind's name."""
     return [
         {

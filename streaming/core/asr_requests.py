@@ -121,15 +121,15 @@ class RequestPolicy:
         before the pause began, so it cannot end the utterance, and waiting for its answer would
         add up to a round trip to the final delay under load. Never more than two in flight.
         (Whether the pause has lasted the padding yet is `partial_due`'s to say.)"""
-        return pause_end is not None and len(self.in_flight) == 1 and self.pending.window_end < pause_end
+        return pause_end is not None and len(self.in_flight) == 1 and self.in_flight[0].window_end < pause_end
 
     def _final_skips_pending(self, end: int, speech_end: int) -> bool:
         """Whether the final decode goes while a partial is in flight. The partial is waited for
         only where it may finish the utterance without a decode: it heard the whole final window
         (a closing partial: it will), or it reached the end of the speech and the server keeps up
         (when behind, most of those still needed the final decode, after a wait that made up much
-        of the final delay: docs/decisions/0007)."""
-        p = self.pending
+        of the final delay: docs/decisions/0007). Asked only with a request in flight."""
+        p = self.in_flight[-1]
         if p.is_final or p.window_end >= end:
             return False
         return p.window_end < speech_end or self.behind

@@ -161,7 +161,7 @@ class StreamTranscriber:
             return None
         is_final = u.end is not None
         pause_end = self.vad.pause_end
-        if is_final:
+        if u.end is not None:
             end = u.end
             due = self.requests.final_due(end, self.segmenter.speech_end)
         else:
@@ -240,13 +240,13 @@ class StreamTranscriber:
     def _finish(self, now: float) -> TranscriptUpdate:
         committed = self.stabilizer.committed
         self.latency.first_appearances(committed, now)
-        end = committed[-1].end if committed else self._seconds(self.utterance.end or self.buffer.end_sample)
+        end = committed[-1].end if committed else self._seconds(self.segmenter.current.end or self.buffer.end_sample)
         update = self._final_update(end, now)
         self._finish_state()
         return update
 
     def _final_update(self, speech_end_s: float, now: float) -> TranscriptUpdate:
-        u = self.utterance
+        u = self.segmenter.current
         return TranscriptUpdate(
             u.id,
             words_text(self.stabilizer.committed),

@@ -49,9 +49,19 @@ class UtteranceSegmenter:
         self._waiting: list[SpeechStart | SpeechEnd] = []
 
     @property
+    def current(self) -> Utterance:
+        """The utterance in progress, for callers whose control flow guarantees one."""
+        if self.utterance is None:
+            raise RuntimeError("No utterance is in progress.")
+        return self.utterance
+
+    @property
     def speech_end(self) -> int:
         """Where the ended utterance's speech stops: its end less the VAD's padding."""
-        return self.utterance.end - self._pad
+        end = self.current.end
+        if end is None:
+            raise RuntimeError("The utterance in progress has not ended.")
+        return end - self._pad
 
     def feed(self, samples: np.ndarray) -> Utterance | None:
         """Take new audio; returns the utterance it started, if it did."""
@@ -88,7 +98,8 @@ class UtteranceSegmenter:
     def finish(self) -> Utterance | None:
         """The utterance is done: drop its audio and go on with the speech queued behind it.
         Returns the utterance that started, if one did."""
-        end = self.utterance.end if self.utterance.end is not None else self.buffer.end_sample
+        utterance = self.current
+        end = utterance.end if utterance.end is not None else self.buffer.end_sample
         self.buffer.trim_before(end)
         self.utterance = None
         waiting, self._waiting = self._waiting, []

@@ -217,6 +217,7 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
         return {**self.recognition.live_figures(), "pendingResponses": self.replies.pending}
 
     async def _stats(self) -> dict:
+        assert self.session is not None  # a client's `stats`: `receive` drops messages until `connect` sets it
         await self.counters.flush(force=True)
         session = await database_sync_to_async(StreamingSession.objects.get)(pk=self.session.id)
         return await database_sync_to_async(selectors.session_stats)(session, self._live_figures())

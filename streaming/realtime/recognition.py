@@ -168,7 +168,9 @@ class Recognition:
         if not self.retried:
             self.retried = True
             log.warning("ASR request %s timed out; retrying once", request_id)
-            await self._send_asr(self.transcriber.retry(time.monotonic()))
+            again = self.transcriber.retry(time.monotonic())
+            assert again is not None  # `pending` is still in flight: nothing was awaited since
+            await self._send_asr(again)
             return
         self.transcriber.abandon()
         await self.link.send_json(

@@ -8,37 +8,37 @@ from school import roles
 from streaming import selectors, services
 from streaming.realtime.messages import notify_session_ended
 from streaming.web import dashboard
-from streaming.web.http_api import api_view, json_body
+from streaming.web.http_api import AuthenticatedHttpRequest, api_view, json_body
 from streaming.web.openapi import openapi_document
 
 
-def _create_session(request: HttpRequest) -> JsonResponse:
+def _create_session(request: AuthenticatedHttpRequest) -> JsonResponse:
     session = services.create_session(user=request.user, data=json_body(request))
     return JsonResponse(selectors.session_summary(session), status=HTTPStatus.CREATED)
 
 
-def _list_sessions(request: HttpRequest) -> JsonResponse:
+def _list_sessions(request: AuthenticatedHttpRequest) -> JsonResponse:
     """Service health plus the caller's sessions; operators also get the dashboard's figures."""
     health = dashboard.health_figures() if roles.is_operator(request.user) else selectors.service_health()
     sessions = selectors.sessions_visible_to(request.user)[:200]
     return JsonResponse({**health, "sessions": [selectors.session_summary(s) for s in sessions]})
 
 
-def _session_stats(request: HttpRequest, session_id) -> JsonResponse:
+def _session_stats(request: AuthenticatedHttpRequest, session_id) -> JsonResponse:
     session = selectors.session_for_user(request.user, session_id)
     return JsonResponse(selectors.session_stats(session))
 
 
-def _session_entries(request: HttpRequest, session_id) -> JsonResponse:
+def _session_entries(request: AuthenticatedHttpRequest, session_id) -> JsonResponse:
     session = selectors.session_for_user(request.user, session_id)
     return JsonResponse(selectors.entries_page(session, request.GET.get("page"), request.GET.get("page_size")))
 
 
-def _session_detail(request: HttpRequest, session_id) -> JsonResponse:
+def _session_detail(request: AuthenticatedHttpRequest, session_id) -> JsonResponse:
     return JsonResponse(selectors.session_summary(selectors.session_for_user(request.user, session_id)))
 
 
-def _close_session(request: HttpRequest, session_id) -> JsonResponse:
+def _close_session(request: AuthenticatedHttpRequest, session_id) -> JsonResponse:
     session = services.end_session(selectors.session_for_user(request.user, session_id))
     notify_session_ended(session.id, session.status)
     return JsonResponse(selectors.session_summary(session))

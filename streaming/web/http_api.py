@@ -4,7 +4,7 @@ import functools
 import json
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
@@ -12,6 +12,9 @@ from django.views.decorators.csrf import csrf_exempt
 
 from streaming.errors import ErrorDetail, ServiceError
 from streaming.services import authenticate_token, bearer_token
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 MAX_JSON_BODY = 64 * 1024
@@ -21,6 +24,12 @@ class Error(TypedDict):
     """The body of every refusal, sent with its HTTP status (docs/api.md lists the codes)."""
 
     error: ErrorDetail
+
+
+class AuthenticatedHttpRequest(HttpRequest):
+    """What `api_view` hands its handlers: `authenticate` let it through, so its user has logged in."""
+
+    user: "User"
 
 
 def error_response(error: ServiceError) -> JsonResponse:
@@ -74,7 +83,8 @@ def json_body(request: HttpRequest) -> dict:
 
 
 def api_view(methods: dict[str, Callable[..., JsonResponse]]) -> Callable[..., HttpResponse]:
-    """One URL, one handler per method; every failure becomes `{"error": {code, message}}`."""
+    """One URL, one handler per method; every failure becomes `{"error": {code, message}}`.
+    Handlers see only authenticated requests (`AuthenticatedHttpRequest`)."""
 
     @csrf_exempt
     def view(request: HttpRequest, *args, **kwargs) -> HttpResponse:
