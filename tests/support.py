@@ -5,6 +5,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 from channels.layers import get_channel_layer
@@ -60,7 +61,8 @@ async def open_socket(session_id, token: str | None = None, origin: bytes | None
 @contextlib.contextmanager
 def asr_worker_process(*channels: str):
     """`manage.py runworker CHANNELS` in its own process over Redis, as in production, once its
-    heartbeat is in the test database."""
+    heartbeat is in the test database. Its output goes to a file (a pipe nobody reads would fill
+    and stall it) and is printed when it stops, for the test's report."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
@@ -68,16 +70,19 @@ def asr_worker_process(*channels: str):
         "CHANNEL_PREFIX": settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
         "WORKER_HEARTBEAT_INTERVAL": "1",
     }
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "runworker", *channels], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not WorkerHeartbeat.objects.filter(kind="asr", pid=process.pid).exists():
-            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
-            assert time.monotonic() < deadline, "worker never sent a heartbeat"
-            time.sleep(0.2)
-        yield process
-    finally:
-        process.terminate()
-        process.wait(10)
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "runworker", *channels], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not WorkerHeartbeat.objects.filter(kind="asr", pid=process.pid).exists():
+                assert process.poll() is None, "the worker exited"
+                assert time.monotonic() < deadline, "worker never sent a heartbeat"
+                time.sleep(0.2)
+            yield process
+        finally:
+            process.terminate()
+            process.wait(10)
+            log.seek(0)
+            print(log.read().decode(errors="replace")[-4000:])
