@@ -103,6 +103,7 @@ async def test_a_worker_process_of_the_multilingual_model_alone_serves_mandarin_
     audio = np.concatenate([silence(0.5), clip, silence(1.5)])
     communicator, _, _ = await open_socket(session.id, token=await sync_to_async(token_for)(user))
     await stream(communicator, audio)
+    await communicator.send_json_to({"type": "audio_chunk", "data": {"audio_data": "", "is_final": True}})
     messages = await collect_until_final(communicator, after_s=len(audio) / 16000 - 2.5, timeout=120)
     await communicator.disconnect()
     heartbeat = await sync_to_async(WorkerHeartbeat.objects.get)(kind="asr", pid=multilingual_worker.pid)

@@ -11,7 +11,7 @@ from faster_whisper.audio import decode_audio
 from streaming.core.stabilizer import LocalAgreementStabilizer, Segment, SegmentFilter, Word, split_characters
 from streaming.engines.asr.bundled import WHISPER_BASE, ModelUnavailable, SplitModel, assemble
 from streaming.engines.asr.engine import AsrConfig, get_engine, resolve_model_path, to_simplified
-from tests.speech import SHARED_DATA, ZH_CLIPS, cer
+from tests.speech import SHARED_DATA, ZH_CLIPS, cer, load_zh_clip
 
 # --- the split model, joined once ---------------------------------------------------------------
 
@@ -164,3 +164,13 @@ def test_chinese_commits_only_from_windows_of_three_seconds():
 def test_whispers_chinese_stock_phrases_are_never_accepted(stock):
     assert not SegmentFilter().accepts(_segment([(0.0, 2.0, stock)]))
     assert SegmentFilter().accepts(_segment([(0.0, 2.0, "谢谢老师")]))
+
+
+def test_a_window_starting_right_at_the_speech_is_heard_to_its_end(base):
+    """Without silence before it, the multilingual model stopped after 我在冰海 (mid-character)."""
+    clip = load_zh_clip("zh_funasr_llamacpp_sample.wav")
+    onset = round(3.492 * 16000)  # where the VAD starts the clip's second utterance
+    segments = base.transcribe(clip[onset : round(5.6 * 16000)], language="zh", prompt=None)
+    text = "".join(s["text"] for s in segments)
+    assert text.endswith("区有房") and "\ufffd" not in text, text
+    assert 0.0 <= segments[0]["words"][0]["start"] < 0.5  # times are the window's, not the padded audio's

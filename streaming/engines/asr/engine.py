@@ -30,6 +30,9 @@ CONTEXT_MARGIN_FRAMES = 200  # silence after the audio, so the decoder sees wher
 CONTEXT_BUCKET_FRAMES = 200  # round encoder lengths up: fewer distinct shapes
 TOKENS_PER_S = 12  # generous for speech (~4/s); a hallucination loop is cut here
 MAX_NEW_TOKENS = 220  # half of Whisper's 448 positions, the rest left for the prompt
+# Silence put before a window for languages other than English: a window that starts right at the
+# speech made the multilingual model stop mid-sentence, even mid-character (docs/decisions/0028).
+LEAD_SILENCE_S = 0.3
 
 
 @dataclass(frozen=True)
@@ -149,10 +152,13 @@ class AsrEngine:
         growing window consistent (LocalAgreement needs that); VAD runs before, in the consumer.
         `busy` decodes with the config's cheaper busy beam and context.
         """
+        lead = 0.0
         if not self.is_multilingual or language == "en":
             language = "en"
-        elif language == "auto":
-            language = None
+        else:
+            language = None if language == "auto" else language
+            lead = LEAD_SILENCE_S
+            audio = np.concatenate([np.zeros(round(lead * SAMPLE_RATE), np.float32), audio])
         config = self.config
         self.model.call.min_frames = context_frames(config.busy_min_context_s if busy else config.min_context_s)
         segments, info = self.model.transcribe(
@@ -168,7 +174,7 @@ class AsrEngine:
         )
         spoken = language or info.language
         # Decoded here, in this thread (segments is a generator).
-        return [_segment_dict(segment, spoken) for segment in segments]
+        return [_segment_dict(segment, spoken, lead) for segment in segments]
 
 
 def _with_niceness(nice: int, build):
@@ -210,13 +216,18 @@ def to_simplified(text: str) -> str:
     return converter.convert(text)
 
 
-def _segment_dict(segment, language: str) -> dict:
+def _segment_dict(segment, language: str, lead: float = 0.0) -> dict:
     """Plain Python types only: numpy scalars do not survive msgpack. `language` is the one
-    spoken (detected, for `auto`); Chinese comes out in Simplified characters."""
+    spoken (detected, for `auto`); Chinese comes out in Simplified characters; times are moved
+    back by the `lead` of silence the decode was given."""
     text = to_simplified if language == "zh" else str
+
+    def at(seconds: float) -> float:
+        return max(0.0, float(seconds) - lead)
+
     return {
-        "start": float(segment.start),
-        "end": float(segment.end),
+        "start": at(segment.start),
+        "end": at(segment.end),
         "text": text(segment.text),
         "language": language,
         "no_speech_prob": float(segment.no_speech_prob),
@@ -224,8 +235,8 @@ def _segment_dict(segment, language: str) -> dict:
         "compression_ratio": float(segment.compression_ratio),
         "words": [
             {
-                "start": float(word.start),
-                "end": float(word.end),
+                "start": at(word.start),
+                "end": at(word.end),
                 "word": text(word.word),
                 "probability": float(word.probability),
             }
