@@ -81,6 +81,17 @@ async def _release_memory() -> None:
         _running.discard("memory")
 
 
+def served_channels(name: str) -> tuple[str, ...]:
+    """What `runworker NAME` serves: a kind (`asr`: every model's channels, `tts`), `asr:LANGUAGE`
+    (the channels of that language's model: `asr:zh` for the multilingual one), or a channel."""
+    kinds = worker_channels()
+    if name in kinds:
+        return kinds[name]
+    if name.startswith("asr:"):
+        return asr_models.model_for(name.removeprefix("asr:")).channels
+    return (name,)
+
+
 class ServiceWorker(Worker):
     """Channels' worker, plus models loaded at start, a heartbeat while it runs, free memory
     returned to the system (streaming/workers/memory.py), and pull-based flow: a message is taken from
@@ -92,13 +103,14 @@ class ServiceWorker(Worker):
     workers got every request: docs/decisions/0003), so the embedded server runs one worker
     with several slots. The consumer frees a slot through `scope["slot_done"]`.
 
-    `channels` name worker kinds (`asr`, `tts`) or channels; a kind has a pool of slots per
+    `channels` name worker kinds (`asr`, `tts`), a language's model (`asr:zh`) or channels (see
+    `served_channels`); a kind has a pool of slots per
     channel, and a channel with `reserved_slots` (finals) has slots of its own besides the
     shared `slots`.
     """
 
     def __init__(self, application, channels: list[str], channel_layer, slots: int = 1) -> None:
-        expanded = [c for kind in channels for c in worker_channels().get(kind, (kind,))]
+        expanded = [c for name in channels for c in served_channels(name)]
         super().__init__(application, list(dict.fromkeys(expanded)), channel_layer)
         self.slots = slots
 

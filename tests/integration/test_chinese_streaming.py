@@ -93,7 +93,7 @@ async def test_silence_noise_and_hum_in_a_mandarin_session_produce_nothing(memor
 @pytest.fixture
 def multilingual_worker(user):
     """Production scales each model on its own: this worker serves only the multilingual channels."""
-    with asr_worker_process("asr-multilingual", "asr-multilingual-final") as process:
+    with asr_worker_process("asr:zh") as process:
         yield process
 
 

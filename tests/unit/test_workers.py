@@ -1,6 +1,8 @@
-"""The worker's memory of each session's newest started request (no model, no channel layer)."""
+"""The worker's memory of each session's newest started request, and what `runworker` serves
+(no model, no channel layer)."""
 
 from streaming.workers.consumers import NewestStarted
+from streaming.workers.runtime import served_channels
 
 
 def test_a_request_older_than_one_started_of_its_session_is_refused():
@@ -15,3 +17,10 @@ def test_the_least_recently_seen_sessions_are_forgotten():
     assert started.start("a", 2) and started.start("b", 1) and started.start("c", 1)
     assert list(started.newest) == ["b", "c"]
     assert started.start("a", 1)  # forgotten: decoded, as before the registry
+
+
+def test_runworker_names_a_kind_a_languages_model_or_a_channel():
+    assert served_channels("asr") == ("asr", "asr-final", "asr-multilingual", "asr-multilingual-final")
+    assert served_channels("asr:zh") == served_channels("asr:auto") == ("asr-multilingual", "asr-multilingual-final")
+    assert served_channels("asr:en") == ("asr", "asr-final")
+    assert served_channels("tts") == ("tts",) and served_channels("asr-final") == ("asr-final",)
