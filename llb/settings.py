@@ -186,7 +186,6 @@ LOGGING = {
 CHUNK_DURATION = env_float("CHUNK_DURATION", 2.0)  # longest update interval, used when lagging
 OVERLAP_DURATION = env_float("OVERLAP_DURATION", 0.5)  # audio context kept before the commit point
 MAX_CHUNK_SIZE = env_int("MAX_CHUNK_SIZE", 1024 * 1024)  # bytes per WebSocket message
-SAMPLE_RATE = env_int("SAMPLE_RATE", 16000)
 MAX_BUFFER_SIZE = env_int("MAX_BUFFER_SIZE", 10 * 1024 * 1024)  # PCM16 bytes per session
 SESSION_TIMEOUT = env_int("SESSION_TIMEOUT", 3600)  # seconds of inactivity before expiry
 NUM_WORKERS = env_int("NUM_WORKERS", 2)  # embedded ASR decodes at once (one model, a replica + thread each)

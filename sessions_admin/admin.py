@@ -31,6 +31,7 @@ from school.roles import is_operator, is_teacher
 from sessions_admin import charts
 from sessions_admin.models import ServiceHealth
 from streaming import live_stats, services
+from streaming.core.audio import SAMPLE_RATE
 from streaming.errors import ServiceError
 from streaming.models import (
     ApiToken,
@@ -323,7 +324,7 @@ class StreamingSessionAdmin(ReadOnlyRecordAdmin):
     @admin.display(description=_("live (connection holding it)"))
     def live_figures(self, obj: StreamingSession) -> str:
         live = live_stats.read(obj.id)
-        buffered = live["bufferSize"] / 2 / settings.SAMPLE_RATE  # PCM16 bytes
+        buffered = live["bufferSize"] / 2 / SAMPLE_RATE  # PCM16 bytes
         return gettext(
             "buffered audio %(buffered)s (%(chunks)d chunks), transcriptions pending %(transcriptions)d, "
             "replies pending %(replies)d"

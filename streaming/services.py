@@ -12,6 +12,7 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from streaming import asr_models
+from streaming.core.audio import SAMPLE_RATE
 from streaming.engines.asr.languages import SESSION_LANGUAGES, SessionLanguage
 from streaming.errors import ServiceError, invalid_field
 from streaming.models import ApiToken, ConversationEntry, EntryRole, SessionStatus, StreamingSession, hash_token
@@ -38,7 +39,7 @@ class SessionOptions:
 
     @classmethod
     def from_request(cls, data: dict) -> "SessionOptions":
-        rate = data.get("input_sample_rate", settings.SAMPLE_RATE)
+        rate = data.get("input_sample_rate", SAMPLE_RATE)
         if isinstance(rate, bool) or not isinstance(rate, int) or not MIN_INPUT_RATE <= rate <= MAX_INPUT_RATE:
             raise invalid_field(
                 "input_sample_rate", f"input_sample_rate must be an integer from {MIN_INPUT_RATE} to {MAX_INPUT_RATE}."
@@ -71,7 +72,7 @@ class NewSession(TypedDict, total=False):
     input_sample_rate: Annotated[
         int,
         Doc(
-            "The rate (Hz) of the audio the client will send; the default is the SAMPLE_RATE setting.",
+            "The rate (Hz) of the audio the client will send; the default is the models' 16000.",
             minimum=MIN_INPUT_RATE,
             maximum=MAX_INPUT_RATE,
             default=SessionOptions.input_sample_rate,

@@ -4,7 +4,7 @@ import numpy as np
 import soxr
 from faster_whisper.audio import decode_audio
 
-SAMPLE_RATE = 16000
+SAMPLE_RATE = 16000  # what the VAD and Whisper hear; clients declare their own rate (input_sample_rate)
 MIN_INPUT_RATE = 8000
 MAX_INPUT_RATE = 192000
 

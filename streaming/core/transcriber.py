@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from streaming.core.asr_requests import AsrRequest, RequestPolicy
+from streaming.core.audio import SAMPLE_RATE
 from streaming.core.audio_buffer import AudioBuffer
 from streaming.core.latency import LatencyTracker
 from streaming.core.stabilizer import LocalAgreementStabilizer, Segment, words_text
@@ -22,7 +23,7 @@ from streaming.core.vad import StreamingVad, VadConfig
 
 @dataclass(frozen=True)
 class TranscriberConfig:
-    sample_rate: int = 16000
+    sample_rate: int = SAMPLE_RATE
     max_buffer_bytes: int = 10 * 1024 * 1024
     min_interval_s: float = 0.5  # update interval while the server keeps up
     max_interval_s: float = 2.0  # CHUNK_DURATION: the interval when it falls behind

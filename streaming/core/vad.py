@@ -13,6 +13,8 @@ import numpy as np
 import onnxruntime
 from faster_whisper.utils import get_assets_path
 
+from streaming.core.audio import SAMPLE_RATE
+
 FRAME_SAMPLES = 512  # 32 ms at 16 kHz: the frame the model was trained on
 CONTEXT_SAMPLES = 64  # each frame is scored together with the previous frame's tail
 _STATE_SHAPE = (1, 1, 128)
@@ -84,9 +86,9 @@ class StreamingVad:
     Sample indices are absolute in the stream, so they address `AudioBuffer` directly.
     """
 
-    def __init__(self, config: VadConfig | None = None, sample_rate: int = 16000) -> None:
-        if sample_rate != 16000:
-            raise ValueError("StreamingVad supports 16000 Hz only")
+    def __init__(self, config: VadConfig | None = None, sample_rate: int = SAMPLE_RATE) -> None:
+        if sample_rate != SAMPLE_RATE:
+            raise ValueError(f"StreamingVad supports {SAMPLE_RATE} Hz only")
         self.config = config or VadConfig()
         self._threshold = self.config.threshold
         self._silence_threshold = self.config.silence_threshold

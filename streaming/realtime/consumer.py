@@ -14,6 +14,7 @@ from django.conf import settings
 
 from streaming import live_stats, metrics, selectors
 from streaming.core import protocol
+from streaming.core.audio import SAMPLE_RATE
 from streaming.core.rate_limit import ConnectionLimits
 from streaming.db import database_sync_to_async
 from streaming.errors import ServiceError
@@ -68,7 +69,7 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
         # One live connection per session: a reconnect takes over from a half-dead old socket.
         await self.channel_layer.group_send(self.group, SessionSuperseded().to_message())
         await self.channel_layer.group_add(self.group, self.channel_name)
-        input_rate = int(session.options.get("input_sample_rate", settings.SAMPLE_RATE))
+        input_rate = int(session.options.get("input_sample_rate", SAMPLE_RATE))
         entries = await database_sync_to_async(session.entries.count)()
         self.limits = ConnectionLimits(settings.MAX_FRAMES_PER_SECOND, settings.MAX_BYTES_PER_SECOND)
         self.tasks: set[asyncio.Task] = set()

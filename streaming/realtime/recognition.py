@@ -13,7 +13,7 @@ from django.conf import settings
 
 from streaming import asr_models, metrics, services
 from streaming.core import protocol
-from streaming.core.audio import Resampler, float32_to_pcm16, pcm16_to_float32
+from streaming.core.audio import SAMPLE_RATE, Resampler, float32_to_pcm16, pcm16_to_float32
 from streaming.core.transcriber import AsrRequest as TranscriberRequest
 from streaming.core.transcriber import StreamTranscriber, TranscriberConfig, TranscriptUpdate
 from streaming.core.vad import VadConfig
@@ -39,7 +39,7 @@ def queue_rank(sent_at: float, closing: bool) -> float:
 
 def transcriber_config() -> TranscriberConfig:
     return TranscriberConfig(
-        sample_rate=settings.SAMPLE_RATE,
+        sample_rate=SAMPLE_RATE,
         max_buffer_bytes=settings.MAX_BUFFER_SIZE,
         min_interval_s=settings.MIN_UPDATE_INTERVAL,
         max_interval_s=max(settings.CHUNK_DURATION, settings.MIN_UPDATE_INTERVAL),
@@ -73,7 +73,7 @@ class Recognition:
         self.language = language
         self.model = asr_models.model_for(language)  # which model's workers decode this session
         self.input_rate = input_rate
-        self.resampler = Resampler(input_rate, settings.SAMPLE_RATE) if input_rate != settings.SAMPLE_RATE else None
+        self.resampler = Resampler(input_rate, SAMPLE_RATE) if input_rate != SAMPLE_RATE else None
         self.transcriber = StreamTranscriber(
             transcriber_config(), session_offset_s=audio_offset_s, first_utterance_id=first_utterance_id
         )

