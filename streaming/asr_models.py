@@ -8,6 +8,7 @@ independently; the embedded server serves them all. When both settings name the 
 model, one set of channels serves every language.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,3 +83,18 @@ def unavailable_reason(language: str) -> str | None:
     except ModelUnavailable as exc:
         return str(exc)
     return None
+
+
+# A worker's heartbeat names the models it loaded ("tiny.en, base"); one that failed says so.
+_SEPARATOR, _FAILED = ", ", " (failed)"
+
+
+def heartbeat_label(loaded: dict[str, bool]) -> str:
+    """The heartbeat's `model` field for {model name: loaded}."""
+    return _SEPARATOR.join(name if ok else name + _FAILED for name, ok in loaded.items())
+
+
+def workers_per_model(labels: Iterable[str]) -> dict[str, int]:
+    """How many of the workers with these heartbeat labels serve each configured model."""
+    served = [set(label.split(_SEPARATOR)) for label in labels]
+    return {model.name: sum(model.name in names for names in served) for model in asr_models()}

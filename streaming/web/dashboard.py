@@ -171,15 +171,11 @@ def pending_by_channel() -> dict[str, int | None]:
     return pending
 
 
-def served_models(heartbeat_model: str) -> set[str]:
-    """The models a worker's heartbeat names as loaded ("tiny.en, base"; failed ones say so)."""
-    return {name for name in heartbeat_model.split(", ") if name and not name.endswith("(failed)")}
-
-
 def model_rows(now: datetime, workers: list[Worker], pending: dict[str, int | None]) -> list[SpeechModel]:
     """Per configured model: its languages, live workers, queue and its sessions' latency."""
     since = now - timedelta(minutes=WINDOWS_MINUTES["last5m"])
     rows: list[SpeechModel] = []
+    alive = asr_models.workers_per_model(w["model"] for w in workers if w["kind"] == WorkerKind.ASR and w["alive"])
     for model in asr_models.asr_models():
         entries = ConversationEntry.objects.filter(
             role=EntryRole.USER, created_at__gt=since, session__language__in=model.languages
@@ -192,11 +188,7 @@ def model_rows(now: datetime, workers: list[Worker], pending: dict[str, int | No
                 "name": model.name,
                 "languages": list(model.languages),
                 "channels": list(model.channels),
-                "workersAlive": sum(
-                    1
-                    for w in workers
-                    if w["kind"] == WorkerKind.ASR and w["alive"] and model.name in served_models(w["model"])
-                ),
+                "workersAlive": alive[model.name],
                 "pending": None if None in queued else sum(q or 0 for q in queued),
                 "finalDelayP95": _rounded(percentile(delays, 95)),
                 "wordLatencyP95": _rounded(percentile(words, 95)),

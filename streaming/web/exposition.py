@@ -18,7 +18,6 @@ from streaming.models import SessionStatus, StreamingSession, WorkerHeartbeat, W
 from streaming.realtime.channel_layers import pending_requests
 from streaming.realtime.messages import all_worker_channels
 from streaming.selectors import live_workers
-from streaming.web.dashboard import served_models
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +80,9 @@ class ServiceCollector(Collector):
             "ASR workers with a fresh heartbeat that loaded the model, per configured Whisper model.",
             labels=["model", "languages"],
         )
-        loaded = [served_models(m) for m in live_workers(WorkerKind.ASR).values_list("model", flat=True)]
+        alive = asr_models.workers_per_model(live_workers(WorkerKind.ASR).values_list("model", flat=True))
         for model in asr_models.asr_models():
-            family.add_metric([model.name, ",".join(model.languages)], sum(model.name in s for s in loaded))
+            family.add_metric([model.name, ",".join(model.languages)], alive[model.name])
         return family
 
     def _pending(self):

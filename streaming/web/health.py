@@ -24,7 +24,6 @@ from streaming.models import WorkerKind
 from streaming.realtime.channel_layers import ping
 from streaming.selectors import live_workers
 from streaming.services import bearer_token
-from streaming.web.dashboard import served_models
 from streaming.web.exposition import exposition
 from streaming.web.http_api import error_response
 
@@ -57,8 +56,7 @@ def check_workers() -> dict:
     missing = [kind for kind, count in counts.items() if count == 0]
     if missing:
         raise RuntimeError(f"no {' or '.join(missing)} worker with a fresh heartbeat")
-    loaded = [served_models(model) for model in live_workers(WorkerKind.ASR).values_list("model", flat=True)]
-    counts["asr_models"] = {m.name: sum(m.name in served for served in loaded) for m in asr_models.asr_models()}
+    counts["asr_models"] = asr_models.workers_per_model(live_workers(WorkerKind.ASR).values_list("model", flat=True))
     return counts
 
 

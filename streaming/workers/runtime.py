@@ -34,16 +34,16 @@ def _load_models(channels: list[str], slots: int) -> dict[str, tuple[str, str]]:
     described = {}
     served = [model for model in asr_models.asr_models() if set(model.channels) & set(channels)]
     if served:
-        names, devices = [], set()
+        loaded, devices = {}, set()
         for model in served:
             try:
                 engines = [get_engine(asr_config(c, slots)) for c in model.channels if c in channels]
                 devices.add(engines[0].device)
-                names.append(model.name)
+                loaded[model.name] = True
             except Exception:
                 log.exception("could not load the ASR model %s", model.name)
-                names.append(f"{model.name} (failed)")
-        described["asr"] = (", ".join(names), "/".join(sorted(devices)) or "failed")
+                loaded[model.name] = False
+        described["asr"] = (asr_models.heartbeat_label(loaded), "/".join(sorted(devices)) or "failed")
     if TTS_CHANNEL in channels:
         try:
             get_router(tts_config()).warm_up()
