@@ -43,7 +43,6 @@ class UtteranceSegmenter:
         self.overlap_s = overlap_s
         self.utterance: Utterance | None = None
         self.window_start = 0
-        self.dropped_samples = 0
         self._ids = itertools.count(first_utterance_id)
         self._pad = int(vad.config.speech_pad_s * buffer.sample_rate)  # the VAD's padding after speech
         self._waiting: list[SpeechStart | SpeechEnd] = []
@@ -65,7 +64,7 @@ class UtteranceSegmenter:
 
     def feed(self, samples: np.ndarray) -> Utterance | None:
         """Take new audio; returns the utterance it started, if it did."""
-        self.dropped_samples += self.buffer.append(samples)
+        self.buffer.append(samples)
         started = None
         for event in self.vad.feed(samples):
             if self.utterance is not None and self.utterance.end is not None:
