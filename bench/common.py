@@ -2,15 +2,13 @@
 
 Everything stays on loopback. The embedded server is the one the test suite starts
 (`tests.live_server`); a remote one is reached with `--url`/`--token`. Clients stream PCM16 frames
-on an absolute real-time schedule and time every transcript update against the moment the
-reference word's audio was sent.
+on an absolute real-time schedule; what they saw is scored by `bench.analysis` (a word counts once
+it is shown as itself, timed from its end in the audio: docs/decisions/0032).
 """
 
 import argparse
 import asyncio
-import bisect
 import datetime
-import difflib
 import itertools
 import json
 import os
@@ -19,6 +17,7 @@ import resource
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
@@ -34,19 +33,26 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.analysis import (  # noqa: E402
+    RefWord,
+    WordTimes,
+    doubled_ngrams,
+    error_rate,
+    follow,
+    pooled_error_rate,
+    timed_reference,
+    tokens,
+    word_times,
+)
 from streaming.core.audio import float32_to_pcm16, load_audio_file  # noqa: E402
 from tests.live_server import bootstrap_login, embedded_env, login, running_server  # noqa: E402
 from tests.speech import (  # noqa: E402
     JFK_TEXT,
     SHARED_DATA,
     ZH_CLIPS,
-    cer,
-    characters,
     frames,
     jfk_audio,
-    normalise,
     silence,
-    wer,
 )
 
 RESULTS_DIR = ROOT / "bench" / "results"
@@ -339,26 +345,10 @@ def warm_up(target: Target) -> None:
 # --- speech ----------------------------------------------------------------------------------
 
 
-def tokens(text: str, language: str = "en") -> list[str]:
-    """What latency and error rates count: normalised words, or characters for Chinese."""
-    return list(characters(text)) if language == "zh" else normalise(text).split()
-
-
-def error_rate(reference: str, hypothesis: str, language: str = "en") -> float:
-    """WER, or CER for Chinese (Simplified, without punctuation)."""
-    return cer(reference, hypothesis) if language == "zh" else wer(reference, hypothesis)
-
-
-@dataclass(frozen=True)
-class RefWord:
-    word: str  # one token (see `tokens`)
-    start: float  # seconds in the clip
-    end: float
-
-
 @dataclass
 class Clip:
-    """Audio to stream, its reference text (for WER) and offline word times (for latency)."""
+    """Audio to stream, its reference text (for WER) and the offline decode's words and times
+    (the reference words' times, and the WER baseline)."""
 
     name: str
     audio: np.ndarray  # float32 mono 16 kHz
@@ -372,6 +362,11 @@ class Clip:
         return len(self.audio) / SAMPLE_RATE
 
     @cached_property
+    def reference_words(self) -> list[RefWord]:
+        """The reference tokens, timed by the offline words aligned to them (what latency counts)."""
+        return timed_reference(tokens(self.reference, self.language), self.words)
+
+    @cached_property
     def frames(self) -> list[bytes]:
         return list(frames(float32_to_pcm16(self.audio), int(FRAME_S * SAMPLE_RATE) * 2))
 
@@ -382,7 +377,7 @@ class Clip:
             for i in range(times)
             for w in self.words
         ]
-        return Clip(
+        clip = Clip(
             f"{self.name}x{times}",
             np.tile(self.audio, times),
             " ".join([self.reference] * times),
@@ -390,6 +385,14 @@ class Clip:
             " ".join([self.offline_text] * times),
             self.language,
         )
+        # The same alignment shifted, rather than one over the whole repeated text (slow, and it
+        # could pair a word with another repetition).
+        clip.reference_words = [
+            RefWord(w.word, w.start + i * self.duration, w.end + i * self.duration, w.timed)
+            for i in range(times)
+            for w in self.reference_words
+        ]
+        return clip
 
     def rotated(self, at_s: float) -> "Clip":
         """The clip from the sentence pause nearest `at_s` on, wrapping round to its start: the
@@ -432,12 +435,18 @@ def offline_words(audio: np.ndarray, offset: float = 0.0, language: str = "en") 
     return words, ("" if language == "zh" else " ").join(s["text"].strip() for s in segments)
 
 
-def jfk_clip() -> Clip:
-    """The shared JFK recording with 0.5 s of silence before and 1.5 s after."""
+def recording_clip(name: str, audio: np.ndarray, reference: str, language: str = "en") -> Clip:
+    """A recording (16 kHz float32) with 0.5 s of silence before and 1.5 s after, as a student
+    would start and stop speaking; word times from its offline decode."""
     lead = 0.5
-    audio = np.concatenate([silence(lead), jfk_audio(), silence(1.5)])
-    words, text = offline_words(jfk_audio(), lead)
-    return Clip("jfk", audio, JFK_TEXT, words, text)
+    words, text = offline_words(audio, lead, language)
+    padded = np.concatenate([silence(lead), audio, silence(1.5)]).astype(np.float32)
+    return Clip(name, padded, reference, words, text, language)
+
+
+def jfk_clip() -> Clip:
+    """The shared JFK recording (44.1 kHz stereo, decoded to 16 kHz mono)."""
+    return recording_clip("jfk", jfk_audio(), JFK_TEXT)
 
 
 ZH_PAUSES_S = (1.2, 1.0, 1.5, 0.9, 1.3)
@@ -486,6 +495,7 @@ class StreamResult:
     errors: list[dict] = field(default_factory=list)
     started: float = 0.0
     finished: float = 0.0
+    speed: float = 1.0  # audio seconds per wall second: clip time t was spoken at started + t / speed
 
 
 async def _receive(ws: Any, result: StreamResult) -> None:
@@ -509,7 +519,7 @@ async def stream_clip(
 ) -> StreamResult:
     """Stream `clip` in 100 ms frames, frame k sent when its audio would have been captured
     (`(k + 1) * 0.1 / speed` after the start), then wait for the last utterance's final."""
-    result = StreamResult()
+    result = StreamResult(speed=speed)
     await asyncio.sleep(start_delay)
     async with websockets.connect(**connect, max_size=2**24, open_timeout=60, close_timeout=5) as ws:
         hello = json.loads(await ws.recv())
@@ -552,90 +562,49 @@ async def _settle(result: StreamResult, clip: Clip, limit_s: float) -> None:
 
 @dataclass
 class ClientFigures:
-    word_latencies: list[float]
-    word_send_times: list[float]  # when each timed word's audio was sent (for per-minute figures)
-    final_delays: list[float]
-    wer: float
-    utterances: int
-    words_shown: int
-    words_unmatched: int
+    times: WordTimes  # word latency, final delay, turn close delay (docs/decisions/0032)
+    wer: float  # the finals against the reference
+    wer_vs_offline: float  # the finals against the offline decode of the same audio, same model
+    utterances: int  # `is_final` messages
+    entries: int  # of them with text (the conversation's entries)
+    finals_missing: int  # turns that showed text and never got an `is_final`
+    stock_phrases: dict[str, int]  # stock phrases shown that are not reference words said there
+    doubled: list[str]  # n-grams the finals say twice in a row and the reference once
     lag_max: float
+    send_lag_max: float  # how far this client's sends fell behind their schedule
     errors: dict[str, int]
-    text: str  # the finals' text, for reading the errors behind the WER
+    finals: list[str]  # the finals' texts (the entries, and empty finals), for reading the errors
 
-
-def _align(hyp: list[str], ref: list[str]) -> dict[int, int]:
-    """Hypothesis position -> reference position, for equal and substituted words."""
-    mapping: dict[int, int] = {}
-    matcher = difflib.SequenceMatcher(None, hyp, ref, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag in ("equal", "replace"):
-            for k in range(min(i2 - i1, j2 - j1)):
-                mapping[i1 + k] = j1 + k
-    return mapping
-
-
-def _align_final(words: list[RefWord], tokens: list[str], start: float, end: float) -> dict[int, int]:
-    """Align one final's words to the reference words heard between its `start` and `end` (with
-    0.5 s of slack): local, so a stream that repeats itself cannot pair the wrong repetition."""
-    lo = bisect.bisect_left([w.end for w in words], start - 0.5)
-    hi = bisect.bisect_right([w.start for w in words], end + 0.5)
-    local = _align(tokens, [w.word for w in words[lo:hi]])
-    return {i: lo + j for i, j in local.items()}
+    @property
+    def text(self) -> str:
+        return " ".join(self.finals)
 
 
 def analyse(clip: Clip, result: StreamResult) -> ClientFigures:
-    """Word emission latency, final delay and WER of one client's stream.
-
-    Words shown = finals' words + the current utterance's committed + tentative words. When that
-    count rises, the new positions are stamped with the arrival time. A final that shows fewer
-    words than were on screen retracts the extra positions. Each final's words are aligned
-    (difflib) to the offline reference words of its time span, and a word's latency is its first
-    appearance minus the send time of the frame holding the reference word's end. Assumes a
-    fresh session (transcript times = clip times).
-    """
-    first_seen: list[float] = []
-    finals: list[tuple[float, int, int]] = []
-    final_texts: list[str] = []
-    mapping: dict[int, int] = {}
-    done = 0
-    for received, data in result.transcripts:
-        shown_tokens = tokens(data["text"], clip.language)
-        if data["is_final"]:
-            del first_seen[done + len(shown_tokens) :]
-            local = _align_final(clip.words, shown_tokens, data["start"], data["end"])
-            mapping.update({done + i: j for i, j in local.items()})
-            finals.append((received, done, done + len(shown_tokens)))
-            final_texts.append(data["text"])
-            done += len(shown_tokens)
-        shown = done if data["is_final"] else done + len(shown_tokens)
-        first_seen.extend([received] * (shown - len(first_seen)))
-    hyp = tokens(" ".join(final_texts), clip.language)
-
-    def sent(position: int) -> float:
-        end = clip.words[mapping[position]].end
-        return result.send_times[min(max(int(end / FRAME_S), 0), len(result.send_times) - 1)]
-
-    timed = [p for p in range(min(len(first_seen), len(hyp))) if p in mapping]
-    delays = []
-    for received, begin, end in finals:
-        matched = [p for p in range(begin, end) if p in mapping]
-        if matched:
-            delays.append(received - sent(matched[-1]))
+    """One client's stream scored by the honest rule (`bench.analysis.follow`): a reference word
+    counts as shown from the message from which the word shown there is that word for good, and
+    its latency runs from its end in the audio (`result.started` + clip time / speed), not from
+    when a frame was sent. Assumes a fresh session (transcript times = clip times)."""
+    words = clip.reference_words
+    seen = follow(words, result.transcripts, clip.language)
+    text = " ".join(seen.finals)
+    schedule = [result.started + (k + 1) * FRAME_S / result.speed for k in range(len(result.send_times))]
     errors: dict[str, int] = {}
     for error in result.errors:
         errors[error.get("code", "?")] = errors.get(error.get("code", "?"), 0) + 1
     return ClientFigures(
-        word_latencies=[first_seen[p] - sent(p) for p in timed],
-        word_send_times=[sent(p) - result.started for p in timed],
-        final_delays=delays,
-        wer=error_rate(clip.reference, " ".join(final_texts), clip.language),
-        text=" ".join(final_texts),
-        utterances=len(finals),
-        words_shown=len(hyp),
-        words_unmatched=len(hyp) - len(timed),
+        times=word_times(words, seen, lambda t: result.started + t / result.speed),
+        wer=error_rate(clip.reference, text, clip.language),
+        wer_vs_offline=error_rate(clip.offline_text, text, clip.language),
+        utterances=len(seen.finals),
+        entries=sum(1 for final in seen.finals if final.strip()),
+        finals_missing=seen.finals_missing,
+        stock_phrases=dict(seen.stock_phrases),
+        doubled=doubled_ngrams(tokens(text, clip.language), tokens(clip.reference, clip.language)),
         lag_max=max((d.get("lag", 0.0) for _, d in result.transcripts), default=0.0),
+        send_lag_max=max((sent - due for sent, due in zip(result.send_times, schedule, strict=True)), default=0.0),
         errors=errors,
+        finals=seen.finals,
     )
 
 
@@ -721,8 +690,6 @@ def run_level(
 def level_record(bench: str, target: Target, clip: Clip, clients: int, level: Level, speed: float) -> dict[str, Any]:
     """The summary object of a level: pooled word latencies and final delays over all clients."""
     audio_s = clients * clip.duration
-    latencies = [x for f in level.figures for x in f.word_latencies]
-    delays = [x for f in level.figures for x in f.final_delays]
     errors: dict[str, int] = {}
     for f in level.figures:
         for code, count in f.errors.items():
@@ -737,14 +704,7 @@ def level_record(bench: str, target: Target, clip: Clip, clients: int, level: Le
         "speed": speed,
         "audio_s": round(audio_s, 1),
         "wall_s": round(level.wall_s, 1),
-        **stats(latencies, "word_latency"),
-        **stats(delays, "final_delay"),
-        "wer": round(float(np.mean([f.wer for f in level.figures])), 4),
-        "wer_max": round(max(f.wer for f in level.figures), 4),
-        "wer_offline": round(error_rate(clip.reference, clip.offline_text, clip.language), 4),
-        "utterances": sum(f.utterances for f in level.figures),
-        "words_unmatched": sum(f.words_unmatched for f in level.figures),
-        "lag_max": round(max(f.lag_max for f in level.figures), 3),
+        **transcript_figures(list(zip(level.clips, level.figures, strict=True))),
         "errors": errors,
         "cpu_per_audio_s": None if level.cpu_s is None else round(level.cpu_s / audio_s, 3),
         "server_cores_busy": None if level.cpu_s is None else round(level.cpu_s / level.wall_s, 2),
@@ -766,12 +726,47 @@ def level_record(bench: str, target: Target, clip: Clip, clients: int, level: Le
 
 
 def _language_figures(level: Level, language: str) -> dict[str, Any]:
-    """A mixed level's latencies and error rate for the clients of one language."""
-    figures = [f for f, c in zip(level.figures, level.clips, strict=True) if c.language == language]
+    """A mixed level's figures for the clients of one language."""
+    streams = [(c, f) for c, f in zip(level.clips, level.figures, strict=True) if c.language == language]
+    metric = "cer" if language == "zh" else "wer"
+    return {"clients": len(streams), "error_metric": metric, **transcript_figures(streams)}
+
+
+def transcript_figures(streams: Sequence[tuple[Clip, ClientFigures]]) -> dict[str, Any]:
+    """What the students saw, pooled over `streams`: word latency, final delay and turn close
+    delay (docs/decisions/0032), WER of the finals against the references and against the offline
+    decodes (errors over words, pooled; per-stream rates averaged when languages are mixed), and
+    the transcript faults of issue 19."""
+    figures = [f for _, f in streams]
+    languages = {c.language for c, _ in streams}
+    stock: Counter[str] = Counter()
+    for f in figures:
+        stock.update(f.stock_phrases)
+
+    def pooled(pairs: list[tuple[str, str]], rates: list[float]) -> float:
+        if len(languages) > 1:
+            return round(float(np.mean(rates)), 4)
+        return round(pooled_error_rate(pairs, next(iter(languages))), 4)
+
     return {
-        "clients": len(figures),
-        "error_metric": "cer" if language == "zh" else "wer",
-        **stats([x for f in figures for x in f.word_latencies], "word_latency"),
-        **stats([x for f in figures for x in f.final_delays], "final_delay"),
-        "wer": round(float(np.mean([f.wer for f in figures])), 4),
+        **stats([x for f in figures for x in f.times.word_latencies], "word_latency"),
+        **stats([x for f in figures for x in f.times.final_delays], "final_delay"),
+        **stats([x for f in figures for x in f.times.turn_close_delays], "turn_close_delay"),
+        "wer": pooled([(c.reference, f.text) for c, f in streams], [f.wer for f in figures]),
+        "wer_max": round(max(f.wer for f in figures), 4),
+        "wer_offline": pooled(
+            [(c.reference, c.offline_text) for c, _ in streams],
+            [error_rate(c.reference, c.offline_text, c.language) for c, _ in streams],
+        ),
+        "wer_vs_offline": pooled([(c.offline_text, f.text) for c, f in streams], [f.wer_vs_offline for f in figures]),
+        "utterances": sum(f.utterances for f in figures),
+        "entries": sum(f.entries for f in figures),
+        "finals_missing": sum(f.finals_missing for f in figures),
+        "stock_phrases_shown": sum(stock.values()),
+        "stock_phrases": dict(stock),
+        "doubled_ngrams": [d for f in figures for d in f.doubled],
+        "words_missed": sum(f.times.words_missed for f in figures),
+        "phrase_ends_missed": sum(f.times.phrase_ends_missed for f in figures),
+        "lag_max": round(max(f.lag_max for f in figures), 3),
+        "send_lag_max": round(max(f.send_lag_max for f in figures), 3),
     }

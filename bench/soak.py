@@ -58,8 +58,8 @@ def soak(
     for minute in range(max(1, math.floor(clip.duration / 60))):  # whole minutes only
         latencies = [
             lat
-            for lat, sent in zip(figures.word_latencies, figures.word_send_times, strict=True)
-            if minute <= sent * speed / 60 < minute + 1
+            for lat, end in zip(figures.times.word_latencies, figures.times.word_ends, strict=True)
+            if minute <= end / 60 < minute + 1
         ]
         per_minute.append(emit({"bench": "soak.minute", "audio_min": minute + 1, **stats(latencies, "word_latency")}))
 

@@ -1,11 +1,12 @@
 """Streaming transcription latency, accuracy and cost at real-time pace.
 
 Clients stream a clip in 100 ms binary PCM16 frames on an absolute schedule to a running server
-(an embedded one by default) and report, pooled over clients: word emission latency (first
-appearance of a word, committed or tentative, minus the send time of its audio), final delay
-(final text minus the send time of the utterance's last word), WER of the joined finals against
-the reference (and the offline decode's WER), server CPU seconds per audio second and RSS growth
-per session.
+(an embedded one by default) and report, pooled over clients: word latency (from a word's end in
+the audio until it is shown, committed or tentative, as itself for good), final delay (from the
+end of the last word before a pause until it is shown as committed text), turn close delay
+(`is_final` after the turn's last word), WER of the joined finals against the reference and
+against the offline decode (docs/decisions/0032), server CPU seconds per audio second and RSS
+growth per session.
 
     .venv/bin/python bench/stream_latency.py                       # 1 client, long stream
     .venv/bin/python bench/stream_latency.py --clip jfk --clients 2 --repeat 3
@@ -56,10 +57,13 @@ def measure(
                 "clients": clients,
                 "client": index,
                 "language": level.clips[index].language,
-                "word_latency_p50": _median(figures.word_latencies),
-                "final_delays": [round(d, 3) for d in figures.final_delays],
+                "word_latency_p50": _median(figures.times.word_latencies),
+                "final_delays": [round(d, 3) for d in figures.times.final_delays],
+                "turn_close_delays": [round(d, 3) for d in figures.times.turn_close_delays],
                 "wer": round(figures.wer, 4),
+                "wer_vs_offline": round(figures.wer_vs_offline, 4),
                 "utterances": figures.utterances,
+                "finals_missing": figures.finals_missing,
                 "errors": figures.errors,
                 "text": figures.text,
             }

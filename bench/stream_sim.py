@@ -4,7 +4,8 @@ with the real engine, in audio time, each request answered `--rtt` seconds after
 Deterministic (the steady-voice stream, one decode at a time, no clocks), so a change to the
 stabilizer or the transcriber can be compared in ~20 s instead of a 10-client run. `--busy` decodes
 every request the cheap way the workers use under load. Prints WER against the reference, the
-words that differ, and the finals' delays in audio time (with how many needed a final decode).
+words that differ, and word latency, final delay and turn close delay in audio time, by the rule
+the server benches use (docs/decisions/0032), with how many finals needed a decode.
 
     .venv/bin/python bench/stream_sim.py                   # full decodes, answers after 0.3 s
     .venv/bin/python bench/stream_sim.py --busy --rtt 0.4
@@ -28,12 +29,15 @@ from bench.common import (  # noqa: E402
     SAMPLE_RATE,
     Clip,
     Emitter,
+    StreamResult,
+    analyse,
     error_rate,
     load_clip,
     machine_info,
     stats,
     tokens,
 )
+from streaming.core import protocol  # noqa: E402
 from streaming.core.transcriber import AsrRequest, StreamTranscriber, TranscriberConfig, TranscriptUpdate  # noqa: E402
 from streaming.engines.asr.engine import BUNDLED_MODEL, BUNDLED_MULTILINGUAL_MODEL, AsrConfig, AsrEngine  # noqa: E402
 from tests.speech import silence  # noqa: E402
@@ -43,7 +47,14 @@ from tests.speech import silence  # noqa: E402
 class SimRun:
     finals: list[tuple[TranscriptUpdate, bool]] = field(default_factory=list)  # (final, decoded)
     decodes: int = 0
-    word_latencies: list[float] = field(default_factory=list)  # audio time, first appearances
+    seen: StreamResult = field(default_factory=StreamResult)  # what a client would get, in audio time
+
+    def show(self, update: TranscriptUpdate, now: float) -> None:
+        """The message the server sends for `update` (none for a partial without text)."""
+        if update.is_final or update.committed or update.tentative:
+            fields = ("utterance_id", "committed", "tentative", "is_final", "start", "end", "lag")
+            message = protocol.transcription(**{name: getattr(update, name) for name in fields})
+            self.seen.transcripts.append((now, message["data"]))
 
 
 def stream(clip: Clip, engine: AsrEngine, *, busy: bool, rtt: float) -> SimRun:
@@ -57,16 +68,18 @@ def stream(clip: Clip, engine: AsrEngine, *, busy: bool, rtt: float) -> SimRun:
     for start in range(0, len(audio), step):
         now += FRAME_S
         transcriber.feed(audio[start : start + step], now)
+        run.seen.send_times.append(now)
         while True:
             while in_flight and in_flight[0][1] <= now:
                 request, _, segments = in_flight.pop(0)
                 update = transcriber.on_result(request.request_id, segments, now)
+                if update is not None:
+                    run.show(update, now)
                 if update is not None and update.is_final:
                     run.finals.append((update, True))
-                elif update is not None:
-                    run.word_latencies.extend(update.word_latencies)
             final = transcriber.finish_without_decode(now)
             if final is not None:
+                run.show(final, now)
                 run.finals.append((final, False))
             request = transcriber.next_request(now)
             if request is None:
@@ -104,7 +117,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     model = BUNDLED_MODEL if clip.language == "en" else BUNDLED_MULTILINGUAL_MODEL
     run = stream(clip, AsrEngine(AsrConfig(model=model)), busy=args.busy, rtt=args.rtt)
     text = ("" if clip.language == "zh" else " ").join(update.committed for update, _ in run.finals)
-    delays = [update.final_delay for update, _ in run.finals if update.final_delay is not None]
+    figures = analyse(clip, run.seen)  # audio time: the stream "started" at 0, at speed 1
     return emit(
         {
             "bench": "stream_sim",
@@ -115,8 +128,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "utterances": len(run.finals),
             "decodes": run.decodes,
             "final_decodes": sum(decoded for _, decoded in run.finals),
-            **stats(run.word_latencies, "word_latency"),
-            **stats(delays, "final_delay"),
+            **stats(figures.times.word_latencies, "word_latency"),
+            **stats(figures.times.final_delays, "final_delay"),
+            **stats(figures.times.turn_close_delays, "turn_close_delay"),
+            "words_missed": figures.times.words_missed,
             "wer": round(error_rate(clip.reference, text, clip.language), 4),
             "wer_offline": round(error_rate(clip.reference, clip.offline_text, clip.language), 4),
             "differences": differences(clip.reference, text, clip.language),
