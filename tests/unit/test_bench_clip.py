@@ -55,3 +55,17 @@ def test_a_chinese_clip_rotates_by_characters():
     chinese = Clip("zh", np.zeros(5 * SAMPLE_RATE, np.float32), "你好，老师。", words, "你好老师", "zh")
     rotated = chinese.rotated(2.0)
     assert rotated.reference == rotated.offline_text == "老师你好" and rotated.language == "zh"
+
+
+def test_a_repeated_clip_times_its_reference_words_in_each_repetition():
+    repeated = clip("One two tree four.").repeated(2)
+    assert [(w.word, w.start) for w in repeated.reference_words] == [
+        ("one", 0.5),
+        ("two", 1.1),
+        ("tree", 3.0),  # timed by the offline word it replaces
+        ("four", 3.6),
+        ("one", 5.5),
+        ("two", 6.1),
+        ("tree", 8.0),
+        ("four", 8.6),
+    ]
