@@ -104,6 +104,24 @@ def pair_equal_and_replaced(a: Sequence[str], b: Sequence[str]) -> tuple[dict[in
     return equal, aligned
 
 
+def within_speech(words: Sequence[RefWord], speech: Sequence[tuple[float, float]]) -> list[RefWord]:
+    """Each word cut to the stretch of speech (start, end in seconds, sorted) it overlaps most.
+
+    Whisper's word times stretch a word before or after a pause into it (JFK's "ask" starts in the
+    second of silence before it; a "like..." runs 1.7 s into the pause that follows it), which
+    would time latency from a moment the word was not yet over (or hide the pause). A word in no
+    speech keeps its times; times stay in order."""
+    result: list[RefWord] = []
+    for word in words:
+        overlaps = [(min(word.end, b) - max(word.start, a), a, b) for a, b in speech]
+        overlap, a, b = max(overlaps, default=(0.0, 0.0, 0.0))
+        start, end = (max(word.start, a), min(word.end, b)) if overlap > 0 else (word.start, word.end)
+        if result:
+            start, end = max(start, result[-1].start), max(end, result[-1].end)
+        result.append(RefWord(word.word, start, end, word.timed))
+    return result
+
+
 def timed_reference(reference: Sequence[str], offline: Sequence[RefWord]) -> list[RefWord]:
     """The reference tokens with the times of the offline word aligned to each (equal or
     substituted: the same place in the audio). A reference word the offline decode left out gets

@@ -42,6 +42,7 @@ from bench.analysis import (  # noqa: E402
     pooled_error_rate,
     timed_reference,
     tokens,
+    within_speech,
     word_times,
 )
 from streaming.core.audio import float32_to_pcm16, load_audio_file  # noqa: E402
@@ -363,8 +364,9 @@ class Clip:
 
     @cached_property
     def reference_words(self) -> list[RefWord]:
-        """The reference tokens, timed by the offline words aligned to them (what latency counts)."""
-        return timed_reference(tokens(self.reference, self.language), self.words)
+        """The reference tokens, timed by the offline words aligned to them, cut to the speech
+        (what latency counts)."""
+        return timed_reference(tokens(self.reference, self.language), within_speech(self.words, speech(self.audio)))
 
     @cached_property
     def frames(self) -> list[bytes]:
@@ -415,6 +417,14 @@ class Clip:
         offline = joiner.join(w.word for w in after + before)
         audio = np.concatenate([self.audio[cut:], self.audio[:cut]])
         return Clip(f"{self.name}@{cut_s:.1f}", audio, text, after + before, offline, self.language)
+
+
+def speech(audio: np.ndarray) -> list[tuple[float, float]]:
+    """Stretches of speech (seconds) by Silero VAD: pauses from 0.1 s, 50 ms of padding."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    options = VadOptions(min_silence_duration_ms=100, speech_pad_ms=50)
+    return [(s["start"] / SAMPLE_RATE, s["end"] / SAMPLE_RATE) for s in get_speech_timestamps(audio, options)]
 
 
 def offline_words(audio: np.ndarray, offset: float = 0.0, language: str = "en") -> tuple[list[RefWord], str]:

@@ -13,6 +13,7 @@ from bench.analysis import (
     stock_phrases_shown,
     timed_reference,
     tokens,
+    within_speech,
     word_times,
 )
 
@@ -178,3 +179,22 @@ def test_pooled_error_rate_counts_errors_over_all_words():
              ("a b", "a c")]  # fmt: skip
     assert pooled_error_rate(pairs) == pytest.approx(1 / 12)  # a mean of the two rates would be 25 %
     assert pooled_error_rate([("你好", "你")], "zh") == pytest.approx(0.5)
+
+
+def test_word_times_are_cut_to_the_speech_they_overlap_most():
+    speech = [(0.8, 2.75), (3.81, 4.29), (6.8, 11.65), (13.31, 14.43)]
+    offline = [
+        RefWord("americans", 2.28, 2.76),
+        RefWord("ask", 2.76, 4.38),  # Whisper starts it in the second of silence before it
+        RefWord("like", 11.4, 13.38),  # and runs this one into the pause after it
+        RefWord("ladies", 13.38, 13.62),
+        RefWord("um", 5.0, 5.5),  # in no speech: left as it is
+    ]
+    assert within_speech(offline[:4], speech) == [
+        RefWord("americans", 2.28, 2.75),
+        RefWord("ask", 3.81, 4.29),
+        RefWord("like", 11.4, 11.65),
+        RefWord("ladies", 13.38, 13.62),
+    ]
+    assert within_speech(offline[4:], speech) == [RefWord("um", 5.0, 5.5)]
+    assert phrase_ends(within_speech(offline[:4], speech)) == [0, 1, 2, 3]  # the pauses show again
