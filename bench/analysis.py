@@ -159,6 +159,7 @@ class Turn:
     """One utterance (`utterance_id`) as the client saw it."""
 
     utterance_id: object
+    start: float  # the earliest `start` of its messages: its text may go back that far
     showed_text: bool = False  # some message of it had text
     final_at: float | None = None  # when its `is_final` message came
     final_text: str = ""  # as sent
@@ -216,7 +217,7 @@ def follow(
 
     What is on screen: every earlier turn's final text, and the current turn's `text` (committed +
     tentative). Each message's turn text is aligned (difflib) to the reference words between its
-    `start` and `end` (with `WINDOW_SLACK_S` of slack) that no earlier final matched; a reference
+    turn's earliest `start` and its `end` (with `WINDOW_SLACK_S` of slack) that no earlier final matched; a reference
     word is shown matching when the word aligned to it is equal. It is shown from the first message
     from which it stays shown matching in every later message of its turn and in the turn's final;
     a turn that ends without a final takes its words off screen (they were never kept). The same
@@ -242,12 +243,13 @@ def follow(
         if not turns or turns[-1].final_at is not None or turns[-1].utterance_id != data.get("utterance_id"):
             if turns and turns[-1].final_at is None:
                 drop_unfinished()
-            turns.append(Turn(data.get("utterance_id")))
+            turns.append(Turn(data.get("utterance_id"), data["start"]))
         turn = turns[-1]
+        turn.start = min(turn.start, data["start"])
         final = bool(data["is_final"])
         text = tokens(data["text"], language)
         n_committed = len(text) if final else len(tokens(data.get("committed", ""), language))
-        lo = bisect.bisect_left(ends, data["start"] - WINDOW_SLACK_S)
+        lo = bisect.bisect_left(ends, turn.start - WINDOW_SLACK_S)
         hi = bisect.bisect_right(starts, data["end"] + WINDOW_SLACK_S)
         window = [j for j in range(lo, hi) if not kept[j]]
         equal, aligned = pair_equal_and_replaced(text, [words[j].word for j in window])

@@ -198,3 +198,17 @@ def test_word_times_are_cut_to_the_speech_they_overlap_most():
     ]
     assert within_speech(offline[4:], speech) == [RefWord("um", 5.0, 5.5)]
     assert phrase_ends(within_speech(offline[:4], speech)) == [0, 1, 2, 3]  # the pauses show again
+
+
+def test_a_turn_whose_messages_move_their_start_still_aligns_its_whole_text():
+    # A server that trims a turn's decode window may report the window's start; the text still
+    # holds the whole turn, so its words must stay aligned (and shown).
+    seen = follow(
+        WORDS,
+        [
+            (1.5, message("ask not what", start=0.4, end=1.5)),
+            (3.8, message("ask not what your country can do", committed="ask not what your country", start=2.9)),
+            (4.2, message("ask not what your country can do", final=True, start=2.9)),
+        ],
+    )
+    assert seen.shown == [1.5, 1.5, 1.5, 3.8, 3.8, 3.8, 3.8]
