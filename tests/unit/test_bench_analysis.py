@@ -2,6 +2,8 @@
 for good, timed from its end in the audio; final delay at phrase ends as committed text; and the
 transcript faults the quality bench counts."""
 
+from types import SimpleNamespace
+
 import pytest
 
 from bench.analysis import (
@@ -212,3 +214,30 @@ def test_a_turn_whose_messages_move_their_start_still_aligns_its_whole_text():
         ],
     )
     assert seen.shown == [1.5, 1.5, 1.5, 3.8, 3.8, 3.8, 3.8]
+
+
+def test_the_quality_bench_checks_issue_19s_targets():
+    from bench.quality import targets
+
+    pooled = {
+        "wer": 0.031,
+        "wer_offline": 0.02,
+        "finals_missing": 0,
+        "stock_phrases_shown": 1,
+        "doubled_ngrams": [],
+        "word_latency_p95": 0.9,
+        "final_delay_p95": 0.95,
+    }
+
+    by_clip = {"jfk": [SimpleNamespace(entries=2), SimpleNamespace(entries=3)]}
+    one = targets(pooled, by_clip, clients=1)
+    assert {name: check["met"] for name, check in one.items()} == {
+        "wer_above_offline": True,  # 1.1 points
+        "finals_missing": True,
+        "stock_phrases_shown": False,
+        "doubled_ngrams": True,
+        "jfk_entries_max": False,  # one student saw JFK in 3 entries
+        "word_latency_p95": False,  # 0.8 s at one student
+    }
+    ten = targets(pooled, by_clip, clients=10)
+    assert ten["word_latency_p95"]["met"] and ten["final_delay_p95"]["met"]  # 2.0 s and 1.0 s
