@@ -217,12 +217,12 @@ def follow(
 
     What is on screen: every earlier turn's final text, and the current turn's `text` (committed +
     tentative). Each message's turn text is aligned (difflib) to the reference words between its
-    turn's earliest `start` and its `end` (with `WINDOW_SLACK_S` of slack) that no earlier final matched; a reference
-    word is shown matching when the word aligned to it is equal. It is shown from the first message
-    from which it stays shown matching in every later message of its turn and in the turn's final;
-    a turn that ends without a final takes its words off screen (they were never kept). The same
-    for committed text (the final's words are all committed). Words a final matched are kept and
-    leave later windows, so text said once and shown twice cannot match twice.
+    turn's earliest `start` and its `end` (with `WINDOW_SLACK_S` of slack) that no earlier final
+    matched; a reference word is shown matching when the word aligned to it is equal. It is shown
+    from the first message from which it stays shown matching in every later message of its turn
+    and in the turn's final; a turn that ends without a final takes its words off screen (they were
+    never kept). The same for committed text (the final's words are all committed). Words a final
+    matched are kept and leave later windows, so text said once and shown twice cannot match twice.
     """
     n = len(words)
     starts = [w.start for w in words]
