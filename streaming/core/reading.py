@@ -272,7 +272,8 @@ def align(ref: Sequence[Token], spoken: Sequence[Token], *, to_end: bool) -> lis
                     best, step = score[i - k][j - 1] + MATCH * k, ("match", k, 1)
             if row[j - 1] + INSERT > best:
                 best, step = row[j - 1] + INSERT, ("insert", 0, 1)
-            if above[j] + SKIP > best:
+            # A misread as good as a skip goes first: next to the word read before it.
+            if above[j] + SKIP > best or (above[j] + SKIP == best and step[0] == "misread"):
                 best, step = above[j] + SKIP, ("skip", 1, 0)
             row[j], back[i][j] = best, step
     end = m if to_end else max(range(m + 1), key=lambda i: (score[i][n], -i))

@@ -252,3 +252,9 @@ def test_a_text_without_words_or_in_another_language_is_refused():
         Reference(" … — ", "en")
     with pytest.raises(ValueError, match="not 'fr'"):
         Reference("Bonjour", "fr")
+
+
+def test_a_misread_before_the_reader_stopped_stays_where_it_was_said():
+    """Misreading the last word read, then stopping: the misread is that word, not the text's last."""
+    reading = read("举头望明月，低头思故乡。", [Word(0.0, 2.0, "举头望明日")], "zh")
+    assert statuses(reading) == "ccccmsssss"
