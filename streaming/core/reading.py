@@ -40,6 +40,7 @@ _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
 _CHINESE_UNIT = re.compile(rf"[{_HAN}]|[^\W_{_HAN}]+")
 _ENGLISH_WORD = re.compile(r"[^\s\u2013\u2014]+")  # en and em dashes part words as spaces do
 _APOSTROPHES = str.maketrans("", "", "'\u2019")
+_EDGE_PUNCTUATION = re.compile(r"^[\W_]+|[\W_]+$")  # what a transcript word shows: " golden," -> "golden"
 
 ABBREVIATIONS = {
     "mr": "mister",
@@ -100,7 +101,7 @@ def key(text: str) -> str:
 
 
 def _cardinal(n: int) -> list[str]:
-    """English number words of 0 <= n < 10**9 ("and" left out: `_forms` adds it)."""
+    """English number words of 0 <= n < 10**9 ("and" left out: `forms` adds it)."""
     if n < 20:
         return [ONES[n]]
     if n < 100:
@@ -208,7 +209,7 @@ def spoken_tokens(words: Sequence[Word], language: str) -> list[Token]:
     for w in units:
         k = key(w.text)
         if k:
-            tokens.append(Token(w.text.strip(), k, w.start, w.end))
+            tokens.append(Token(_EDGE_PUNCTUATION.sub("", w.text), k, w.start, w.end))
     return tokens
 
 
@@ -318,8 +319,9 @@ class Pause:
 
 @dataclass(frozen=True)
 class Reading:
-    """Where a reading stands. Statuses before `position` are known (they may still change back
-    to `settled`); words from `position` on are pending until the reader gets there or finishes."""
+    """Where a reading stands: statuses before `settled` are final, those from there to `position`
+    may still change with the next words, and words from `position` on are pending until the
+    reader gets there or finishes."""
 
     language: str
     words: tuple[WordResult, ...]

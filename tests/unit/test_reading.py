@@ -266,3 +266,10 @@ def test_a_misread_before_the_reader_stopped_stays_where_it_was_said():
     """Misreading the last word read, then stopping: the misread is that word, not the text's last."""
     reading = read("举头望明月，低头思故乡。", [Word(0.0, 2.0, "举头望明日")], "zh")
     assert statuses(reading) == "ccccmsssss"
+
+
+def test_words_heard_are_shown_without_whispers_spaces_and_punctuation():
+    reading = read("A gold ring.", [Word(0.0, 0.3, " A"), Word(0.4, 0.7, " golden,"), Word(0.8, 1.0, " ring.")])
+    assert reading.words[1].heard == "golden"
+    reading = read("压岁钱", [Word(0.0, 1.0, "压碎，钱")], "zh")
+    assert reading.words[1].heard == "碎"
