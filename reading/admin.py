@@ -29,13 +29,11 @@ STATUS_LABELS = {
     "correct": _("correct"),
     "misread": _("misread"),
     "skipped": _("skipped"),
-    "pending": _("not reached"),
-}
+}  # an attempt is a finished reading: no word of it is pending
 STATUS_STYLES = {
     "correct": "color:#2e7d32",
     "misread": "color:#ba2121;text-decoration:underline wavy",
     "skipped": "color:#888;text-decoration:line-through",
-    "pending": "color:#888",
 }
 INSERTED_STYLE = "color:#e08a00;font-style:italic"
 # A spreadsheet runs a cell starting with one of these as a formula: a student's name must not.
