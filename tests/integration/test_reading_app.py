@@ -253,3 +253,23 @@ def test_csv_export_of_a_class_holds_only_visible_attempts_and_no_formulas(schoo
         str(len(fox().reference()) - 4),
     )
     assert float(row["accuracy"]) == pytest.approx(mine.accuracy, abs=1e-4)
+
+
+def test_a_teacher_cannot_bulk_delete_texts_that_are_not_theirs(school):
+    """The list's delete action asks per text, as the delete page does."""
+    client = admin_client(school["teacher"])
+    own = PracticeText.objects.create(title="Mine", language="en", text="Mine to delete.", created_by=school["teacher"])
+    shared = fox()
+    response = client.post(
+        TEXTS, {"action": "delete_selected", "post": "yes", ACTION_CHECKBOX_NAME: [shared.pk, own.pk]}
+    )
+    assert response.status_code == 403
+    assert PracticeText.objects.filter(pk__in=[shared.pk, own.pk]).count() == 2
+    response = client.post(TEXTS, {"action": "delete_selected", "post": "yes", ACTION_CHECKBOX_NAME: [own.pk]})
+    assert response.status_code == 302 and not PracticeText.objects.filter(pk=own.pk).exists()
+
+
+def test_a_text_with_attempts_is_kept(school):
+    attempt_by(school["student"], fox(), "one hot summer's day")
+    page = admin_client(school["staff"]).get(f"{TEXTS}{fox().pk}/delete/").content.decode()
+    assert "<title>Cannot delete practice text" in page
