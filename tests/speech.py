@@ -45,7 +45,7 @@ EN_CLIPS = {
 }
 
 
-def load_clip(name: str) -> np.ndarray:
+def shared_audio(name: str) -> np.ndarray:
     """A shared recording (a path under ../shared/data) as 16 kHz mono float32."""
     from streaming.core.audio import load_audio_file
 
@@ -56,7 +56,7 @@ def load_clip(name: str) -> np.ndarray:
 
 def load_zh_clip(name: str) -> np.ndarray:
     """A shared Mandarin recording as 16 kHz mono float32."""
-    return load_clip(f"zh/{name}")
+    return shared_audio(f"zh/{name}")
 
 
 def characters(text: str) -> str:

@@ -12,7 +12,7 @@ from streaming.core.audio import SAMPLE_RATE
 from streaming.core.reading import Reading, ReadingAligner, Reference, Status
 from streaming.core.stabilizer import Word
 from streaming.engines.asr.engine import BUNDLED_MODEL, BUNDLED_MULTILINGUAL_MODEL, AsrConfig, get_engine
-from tests.speech import EN_CLIPS, ZH_CLIPS, load_clip
+from tests.speech import EN_CLIPS, ZH_CLIPS, shared_audio
 
 OSR = "en/en_joinly_OSR_us_000_0034_8k.wav"
 CUT_SENTENCE = 4  # "Small children came to see him."
@@ -30,7 +30,7 @@ def heard(audio: np.ndarray, language: str) -> list[Word]:
 
 @cache
 def heard_clip(name: str, language: str = "en") -> list[Word]:
-    return heard(load_clip(name), language)
+    return heard(shared_audio(name), language)
 
 
 def read_aloud(text: str, words: list[Word], language: str = "en") -> Reading:
@@ -45,7 +45,7 @@ def read_aloud(text: str, words: list[Word], language: str = "en") -> Reading:
 def reference_time(name: str, language: str = "en") -> float:
     """The reference reading's time: from the first to the last word of a whole-file decode
     (Whisper's 30 s windows, offline_words), not the service's 15 s."""
-    words, _ = offline_words(load_clip(name), language=language)
+    words, _ = offline_words(shared_audio(name), language=language)
     return words[-1].end - words[0].start
 
 
@@ -60,7 +60,7 @@ def test_a_full_reading_scores_its_own_text(name):
 
 def test_a_sentence_cut_out_of_the_audio_is_exactly_that_sentence_skipped():
     text = EN_CLIPS[OSR]
-    audio = load_clip(OSR)
+    audio = shared_audio(OSR)
     words, _ = offline_words(audio)
     sentences = [s.split() for s in text.split(". ")]
     first = sum(len(s) for s in sentences[:CUT_SENTENCE])
