@@ -145,7 +145,7 @@ def forms(word_key: str) -> frozenset[str]:
         found.add(ABBREVIATIONS[word_key])
     ordinal = _ORDINAL.match(word_key)
     digits = ordinal.group(1) if ordinal else word_key
-    if digits.isdigit() and len(digits) <= 9:
+    if digits.isascii() and digits.isdigit() and len(digits) <= 9:
         for words in _number_readings(int(digits)):
             words = _ordinal(words) if ordinal else words
             found.add("".join(words))

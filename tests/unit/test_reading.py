@@ -273,3 +273,9 @@ def test_words_heard_are_shown_without_whispers_spaces_and_punctuation():
     assert reading.words[1].heard == "golden"
     reading = read("压岁钱", [Word(0.0, 1.0, "压碎，钱")], "zh")
     assert reading.words[1].heard == "碎"
+
+
+def test_digits_of_other_scripts_are_compared_as_written():
+    """Kharosthi digit one is a digit to `str.isdigit` but not to `int`: no crash on odd input."""
+    assert forms(key("\U00010a40")) == frozenset({"\U00010a40"})
+    assert "two" in forms(key("²"))  # NFKC makes it an ASCII 2
