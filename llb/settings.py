@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "streaming",  # before channels: its runworker adds model preloading and heartbeats
     "channels",
     "school",
+    "reading",
     "sessions_admin",
 ]
 

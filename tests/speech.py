@@ -26,13 +26,37 @@ ZH_CLIPS = {
 }
 
 
-def load_zh_clip(name: str) -> np.ndarray:
-    """A shared Mandarin recording as 16 kHz mono float32."""
+# English clips of the shared set and their references (../shared/data/README.md), JFK included.
+EN_CLIPS = {
+    "jfk.flac": JFK_TEXT,
+    "en/en_joinly_OSR_us_000_0034_8k.wav": (
+        "A gold ring will please most any girl. The long journey home took a year. She saw a cat in the neighbor's "
+        "house. A pink shell was found on the sandy beach. Small children came to see him. The grass and bushes were "
+        "wet with dew. The blind man counted his old coins. A severe storm tore down the barn. She called his name "
+        "many times. When you hear the bell, come quickly."
+    ),
+    "en/en_leopard_test.wav": (
+        "Mr. Quilter is the apostle of the middle classes and we are glad to welcome his gospel."
+    ),
+    "en/en_leopard_diarization_test.wav": (
+        "and so it begins this is what a crocodile sounds like it's like meditating in the water and it's like ladies "
+        "and gentlemen please fasten your seat belts we are expecting some turbulence thank you"
+    ),
+}
+
+
+def shared_audio(name: str) -> np.ndarray:
+    """A shared recording (a path under ../shared/data) as 16 kHz mono float32."""
     from streaming.core.audio import load_audio_file
 
-    path = SHARED_DATA / "zh" / name
+    path = SHARED_DATA / name
     assert path.exists(), f"shared test data missing: {path}"
     return load_audio_file(str(path))
+
+
+def load_zh_clip(name: str) -> np.ndarray:
+    """A shared Mandarin recording as 16 kHz mono float32."""
+    return shared_audio(f"zh/{name}")
 
 
 def characters(text: str) -> str:

@@ -484,7 +484,7 @@ def test_every_column_and_filter_of_ours_has_a_chinese_label(staff, rf):
     request = rf.get(SESSIONS)
     request.user = staff
     for model, model_admin in admin.site._registry.items():
-        if model._meta.app_label not in ("streaming", "school", "sessions_admin"):
+        if model._meta.app_label not in ("streaming", "school", "reading", "sessions_admin"):
             continue
         names = [*model_admin.list_display, *(model_admin.fields or ())]
         filters = [f.title for f in model_admin.list_filter if isinstance(f, type)]
