@@ -229,6 +229,7 @@ COQUI_MODEL_PATH = env_str("COQUI_MODEL_PATH") or None
 COQUI_CONFIG_PATH = env_str("COQUI_CONFIG_PATH") or None
 TTS_CACHE_BYTES = env_int("TTS_CACHE_BYTES", 32 * 1024 * 1024)
 TTS_MAX_CHARS = env_int("TTS_MAX_CHARS", 2000)
+TTS_TIMEOUT = env_float("TTS_TIMEOUT", 15.0)  # a reply part without audio this long is sent again once, then fails
 
 RESPONDER = env_str("RESPONDER", "none")  # none | openai
 RESPONDER_URL = env_str("RESPONDER_URL", "http://127.0.0.1:11434/v1/chat/completions")

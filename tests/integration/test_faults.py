@@ -7,16 +7,22 @@ heavy-test lock like every integration test.
 """
 
 import asyncio
+import contextlib
+import os
+import signal
 import time
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.db import close_old_connections
 from django.test import Client
 
+from streaming.core.text_split import split_sentences
+from streaming.models import ConversationEntry
 from streaming.realtime.messages import TTS_CHANNEL, TtsRequest
 from tests.faults import database_refused, pause_redis
+from tests.integration.test_replies import PARAGRAPH, connect, fresh, is_last_audio, receive_until
 from tests.support import worker_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -78,3 +84,74 @@ def test_readiness_is_true_after_the_database_and_redis_return(settings):
         pause_redis(5000)
         hold_ready(time.monotonic() + 5, 20)
         assert spoken_by_a_worker("Still here.") == "Still here."
+
+
+# --- a TTS worker lost mid-reply ---------------------------------------------------------------
+
+
+@pytest.fixture
+def tts_workers():
+    """Start `runworker tts` processes (from async code, in a thread); all stopped afterwards."""
+    with contextlib.ExitStack() as stack:
+
+        async def start():
+            return await sync_to_async(stack.enter_context)(worker_process("tts", kind="tts"))
+
+        yield start
+
+
+async def speak_until_killed(communicator, worker) -> tuple[str, list[str]]:
+    """Ask for a long reply and SIGKILL the worker once its first sentence is heard; the reply's
+    text and the sentences heard so far."""
+    text = fresh(PARAGRAPH * 5)
+    await communicator.send_json_to({"type": "text_request", "data": {"text": text}})
+    first = await communicator.receive_json_from(timeout=60)
+    assert first["type"] == "tts_audio" and not first["data"]["is_final"], first
+    os.kill(worker.pid, signal.SIGKILL)
+    return text, [first["data"]["text"]]
+
+
+async def pending_responses(communicator) -> int:
+    await communicator.send_json_to({"type": "control", "data": {"command": "stats"}})
+    stats = await receive_until(communicator, lambda m: m["type"] == "stats", timeout=10)
+    return stats[-1]["data"]["pendingResponses"]
+
+
+async def test_a_reply_whose_worker_died_is_retried_then_reported(user, settings, tts_workers):
+    """Issue 20 F2: the reply of a killed TTS worker never ended and `pendingResponses` stayed 1.
+    Now its part is retried once after TTS_TIMEOUT without audio, then `tts_failed` ends it; the
+    entry keeps what was heard, and the retry, spoken by no one, is not spoken later either."""
+    settings.TTS_TIMEOUT = 2.0
+    worker = await tts_workers()
+    session, communicator = await connect(user)
+    text, heard = await speak_until_killed(communicator, worker)
+    messages = await receive_until(communicator, lambda m: m["type"] == "error", timeout=30)
+    heard += [m["data"]["text"] for m in messages if m["type"] == "tts_audio"]  # sent before it died
+    failed = messages[-1]["data"]
+    assert failed["code"] == "tts_failed" and failed["delivered_text"] == " ".join(heard), failed
+    assert await pending_responses(communicator) == 0
+    entry = await sync_to_async(ConversationEntry.objects.get)(session=session)
+    assert entry.text == " ".join(heard) and len(heard) < len(split_sentences(text))
+
+    await tts_workers()  # a new worker finds the abandoned retry in the queue, and skips it
+    assert await communicator.receive_nothing(timeout=3)
+    await communicator.send_json_to({"type": "text_request", "data": {"text": "Back again."}})
+    assert [m["data"]["text"] for m in await receive_until(communicator, is_last_audio)] == ["Back again."]
+    await communicator.disconnect()
+
+
+async def test_a_reply_whose_worker_died_is_finished_by_another(user, settings, tts_workers):
+    """The retry goes to whichever worker is up: the reply ends, each sentence heard once."""
+    settings.TTS_TIMEOUT = 10.0
+    worker = await tts_workers()
+    session, communicator = await connect(user)
+    text, heard = await speak_until_killed(communicator, worker)
+    await tts_workers()
+    messages = await receive_until(communicator, is_last_audio, timeout=60)
+    assert [m["type"] for m in messages] == ["tts_audio"] * len(messages), messages[-1]
+    heard += [m["data"]["text"] for m in messages if m["data"]["text"]]
+    assert await pending_responses(communicator) == 0
+    await communicator.disconnect()
+    entry = await sync_to_async(ConversationEntry.objects.get)(session=session)
+    assert heard == split_sentences(text)  # every sentence, in order, none twice
+    assert entry.text == " ".join(heard)
