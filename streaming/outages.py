@@ -57,7 +57,9 @@ class Backoff:
     def failed(self, exc: BaseException) -> float:
         """Log the failure; the seconds to wait before trying again."""
         self.failures += 1
-        if self.failures == 1 and not self.brief:
+        if self.failures == 1 and self.brief:
+            log.warning("%s failed; retrying: %s: %s", self.what, type(exc).__name__, exc)
+        elif self.failures == 1:
             log.error("%s failed; retrying", self.what, exc_info=exc)
         else:
             log.warning("%s failed again (%d in a row): %s: %s", self.what, self.failures, type(exc).__name__, exc)
@@ -83,9 +85,10 @@ async def keep_going(what: str, step: Callable[[], Awaitable[object]], interval_
         await asyncio.sleep(interval_s)
 
 
-async def write_to_database(what: str, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+async def call_database(what: str, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
     """`fn(*args, **kwargs)` in the database thread, tried again while the database is unreachable,
-    for up to DATABASE_RETRY_WINDOW seconds; then DatabaseUnavailable.
+    for up to DATABASE_RETRY_WINDOW seconds; then DatabaseUnavailable. For what a live connection
+    must not lose (its entries, its counters) or cannot do without.
 
     A write whose connection broke after its commit would be written twice; a refused connection,
     the usual outage, writes nothing (docs/decisions/0036).

@@ -16,7 +16,7 @@ from streaming.core import protocol
 from streaming.core.audio import SAMPLE_RATE
 from streaming.engines.tts.base import Synthesis
 from streaming.engines.tts.wav import to_wav
-from streaming.outages import write_to_database
+from streaming.outages import call_database
 from streaming.realtime.link import Link
 from streaming.realtime.messages import TTS_CHANNEL, TtsAudio, TtsError, TtsRequest
 from streaming.realtime.replies import Reply
@@ -203,7 +203,7 @@ class SpokenReplies:
         text = reply.delivered_text.strip()
         if not text:
             return
-        await write_to_database(
+        await call_database(
             "saving a reply",
             services.add_assistant_reply,
             self.link.session_id,

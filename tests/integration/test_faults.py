@@ -10,23 +10,36 @@ import asyncio
 import contextlib
 import os
 import signal
+import threading
 import time
 
+import numpy as np
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from django.test import Client
 
+from streaming.core.audio import float32_to_pcm16
 from streaming.core.text_split import split_sentences
-from streaming.models import ConversationEntry
+from streaming.models import ConversationEntry, StreamingSession
 from streaming.realtime.messages import TTS_CHANNEL, TtsRequest
-from tests.faults import database_refused, pause_redis
+from tests.faults import database_refused, pause_redis, refuse_database_for
 from tests.integration.test_replies import PARAGRAPH, connect, fresh, is_last_audio, receive_until
-from tests.support import worker_process
+from tests.integration.test_streaming import JFK_END_S, collect_until_final, final_texts, stream
+from tests.speech import has_jfk_phrase, jfk_audio, silence
+from tests.support import make_session, open_socket, token_for, worker_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
 HEARTBEAT_S = 1  # the worker processes' WORKER_HEARTBEAT_INTERVAL (tests/support.py)
+
+
+@pytest.fixture(autouse=True)
+def reconnect_afterwards(transactional_db):
+    """A refused database ended this thread's connection too: the teardown needs a new one."""
+    yield
+    close_old_connections()
+    connection.close()
 
 
 def probe() -> tuple[int, dict]:
@@ -155,3 +168,57 @@ async def test_a_reply_whose_worker_died_is_finished_by_another(user, settings, 
     entry = await sync_to_async(ConversationEntry.objects.get)(session=session)
     assert heard == split_sentences(text)  # every sentence, in order, none twice
     assert entry.text == " ".join(heard)
+
+
+# --- the database away under a live connection -------------------------------------------------
+
+
+@pytest.fixture
+def asr_worker(user):
+    with worker_process("asr:en") as process:
+        yield process
+
+
+async def test_a_database_outage_costs_no_connection_and_loses_nothing(user, settings, asr_worker):
+    """Issue 20 F3: a 6 s outage closed the live socket with 1011, lost up to a second of audio
+    counters, and reconnects got HTTP 500. Now the socket stays open, every final is saved once,
+    the audio seconds are exact, and a connection opened during the outage is closed with 1013
+    `database_unavailable`."""
+    session = await sync_to_async(make_session)(user)
+    other = await sync_to_async(make_session)(user)
+    token = await sync_to_async(token_for)(user)
+    communicator, _, first = await open_socket(session.id, token=token)
+    assert first["data"]["event"] == "connected"
+    speech = np.concatenate([silence(0.5), jfk_audio(), silence(1.5)])
+    sent_s = 0.0
+
+    outage = threading.Thread(target=refuse_database_for, args=(6,))
+    outage.start()
+    await asyncio.sleep(0.2)
+    try:
+        during = asyncio.ensure_future(stream(communicator, speech, pace=0.05))  # 2x real time: ~6.5 s
+        refused, connected, error = await open_socket(other.id, token=token)
+        assert connected and error["type"] == "error", error
+        assert error["data"]["code"] == "database_unavailable", error
+        assert (await refused.receive_output(timeout=5)) == {"type": "websocket.close", "code": 1013}
+        await during
+    finally:
+        await sync_to_async(outage.join)()
+    sent_s += len(speech) / 16000
+    messages = await collect_until_final(communicator, after_s=JFK_END_S, timeout=90)
+    await stream(communicator, speech)  # and once more, the database back
+    sent_s += len(speech) / 16000
+    messages += await collect_until_final(communicator, after_s=len(speech) / 16000 + JFK_END_S, timeout=60)
+
+    assert not [m for m in messages if m["type"] == "error"], messages
+    finals = [m["data"] for m in messages if m["type"] == "transcription" and m["data"]["is_final"]]
+    assert has_jfk_phrase(" ".join(final_texts(messages)))
+    await communicator.send_json_to({"type": "control", "data": {"command": "stats"}})
+    stats = await receive_until(communicator, lambda m: m["type"] == "stats", timeout=10)
+    await communicator.disconnect()
+    entries = await sync_to_async(list)(ConversationEntry.objects.filter(session=session).order_by("sequence"))
+    assert [(e.pk, e.text) for e in entries] == [(f["entry_id"], f["text"]) for f in finals]
+    assert stats[-1]["data"]["conversationEntries"] == len(finals)
+    saved = await sync_to_async(StreamingSession.objects.get)(pk=session.pk)
+    assert saved.audio_seconds == pytest.approx(sent_s, abs=1e-6)
+    assert saved.bytes_received == len(float32_to_pcm16(speech)) * 2
