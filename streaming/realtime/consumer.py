@@ -37,9 +37,9 @@ from streaming.realtime.recognition import Recognition
 from streaming.realtime.responder import respond
 from streaming.realtime.speaking import SpokenReplies
 
-# Close codes (4000-4999 are the application's): the client can tell why without parsing text.
 log = logging.getLogger(__name__)
 
+# Close codes (4000-4999 are the application's): the client can tell why without parsing text.
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
