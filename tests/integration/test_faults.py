@@ -187,6 +187,9 @@ async def test_a_database_outage_costs_no_connection_and_loses_nothing(user, set
     session = await sync_to_async(make_session)(user)
     other = await sync_to_async(make_session)(user)
     token = await sync_to_async(token_for)(user)
+    browser = Client()
+    await sync_to_async(browser.force_login)(user)
+    cookie = (b"cookie", f"sessionid={browser.cookies['sessionid'].value}".encode())
     communicator, _, first = await open_socket(session.id, token=token)
     assert first["data"]["event"] == "connected"
     speech = np.concatenate([silence(0.5), jfk_audio(), silence(1.5)])
@@ -197,10 +200,11 @@ async def test_a_database_outage_costs_no_connection_and_loses_nothing(user, set
     await asyncio.sleep(0.2)
     try:
         during = asyncio.ensure_future(stream(communicator, speech, pace=0.05))  # 2x real time: ~6.5 s
-        refused, connected, error = await open_socket(other.id, token=token)
-        assert connected and error["type"] == "error", error
-        assert error["data"]["code"] == "database_unavailable", error
-        assert (await refused.receive_output(timeout=5)) == {"type": "websocket.close", "code": 1013}
+        for credentials in ({"token": token}, {"headers": [cookie]}):  # an API client, a browser
+            refused, connected, error = await open_socket(other.id, **credentials)
+            assert connected and error["type"] == "error", error
+            assert error["data"]["code"] == "database_unavailable", error
+            assert (await refused.receive_output(timeout=5)) == {"type": "websocket.close", "code": 1013}
         await during
     finally:
         await sync_to_async(outage.join)()
