@@ -230,6 +230,7 @@ COQUI_MODEL_PATH = env_str("COQUI_MODEL_PATH") or None
 COQUI_CONFIG_PATH = env_str("COQUI_CONFIG_PATH") or None
 TTS_CACHE_BYTES = env_int("TTS_CACHE_BYTES", 32 * 1024 * 1024)
 TTS_MAX_CHARS = env_int("TTS_MAX_CHARS", 2000)
+TTS_TIMEOUT = env_float("TTS_TIMEOUT", 15.0)  # a reply part without audio this long is sent again once, then fails
 
 RESPONDER = env_str("RESPONDER", "none")  # none | openai
 RESPONDER_URL = env_str("RESPONDER_URL", "http://127.0.0.1:11434/v1/chat/completions")
@@ -244,5 +245,7 @@ RESPONDER_SYSTEM_PROMPT = env_str(
 )
 
 WORKER_HEARTBEAT_INTERVAL = env_int("WORKER_HEARTBEAT_INTERVAL", 10)
+# A live connection retries a write this long while the database is unreachable (docs/decisions/0036).
+DATABASE_RETRY_WINDOW = env_float("DATABASE_RETRY_WINDOW", 30.0)
 MALLOC_TRIM_INTERVAL = env_float("MALLOC_TRIM_INTERVAL", 60.0)  # workers return free heap pages this often; 0: never
 METRICS_TOKEN = env_str("METRICS_TOKEN")  # when set, /metrics and /readyz need it as a bearer

@@ -6,8 +6,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Annotated, Literal, TypedDict, get_args
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
@@ -110,13 +109,27 @@ def validate_language(language: object) -> str:
     return language
 
 
+# The key of the PostgreSQL advisory lock that session creations take in turn ("LLBV").
+SESSION_CREATION_LOCK = 0x4C4C4256
+
+
+def _serialise_session_creation() -> None:
+    """Hold, until the transaction ends, the lock that every session creation takes: two
+    creations cannot both count the active sessions before either is saved, so neither the
+    per-user nor the service-wide limit is passed. (Locking only the user's row let parallel
+    creations by different users through: docs/decisions/0038.) SQLite needs no lock: its
+    transactions begin IMMEDIATE (llb/settings.py), which already runs writers one at a time."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SESSION_CREATION_LOCK])
+
+
 def create_session(*, user: "User", data: dict) -> StreamingSession:
     """Create an active session, refusing past the per-user and service-wide limits."""
     language = validate_language(data.get("language", "en"))
     options = SessionOptions.from_request(data)
     with transaction.atomic():
-        # Lock the user's row so two concurrent creations cannot both pass the per-user check.
-        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+        _serialise_session_creation()
         active = StreamingSession.objects.filter(status=SessionStatus.ACTIVE)
         if active.filter(owner=user).count() >= settings.MAX_SESSIONS_PER_USER:
             raise ServiceError(

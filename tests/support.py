@@ -58,11 +58,17 @@ async def open_socket(session_id, token: str | None = None, origin: bytes | None
     return communicator, connected, first
 
 
-@contextlib.contextmanager
 def asr_worker_process(*channels: str):
+    """An ASR worker process (see `worker_process`)."""
+    return worker_process(*channels)
+
+
+@contextlib.contextmanager
+def worker_process(*channels: str, kind: str = "asr"):
     """`manage.py runworker CHANNELS` in its own process over Redis, as in production, once its
-    heartbeat is in the test database. Its output goes to a file (a pipe nobody reads would fill
-    and stall it) and is printed when it stops, for the test's report."""
+    `kind` heartbeat is in the test database. Its output goes to a file (a pipe nobody reads would
+    fill and stall it) and is printed when it stops, for the test's report; `process.output()`
+    reads it so far."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
@@ -76,10 +82,12 @@ def asr_worker_process(*channels: str):
         )
         try:
             deadline = time.monotonic() + 60
-            while not WorkerHeartbeat.objects.filter(kind="asr", pid=process.pid).exists():
+            while not WorkerHeartbeat.objects.filter(kind=kind, pid=process.pid).exists():
                 assert process.poll() is None, "the worker exited"
                 assert time.monotonic() < deadline, "worker never sent a heartbeat"
                 time.sleep(0.2)
+            # pread: the worker writes through the same file offset, which a seek would move.
+            process.output = lambda: os.pread(log.fileno(), os.fstat(log.fileno()).st_size, 0).decode(errors="replace")
             yield process
         finally:
             process.terminate()

@@ -6,6 +6,7 @@ It authenticates, then routes client and channel-layer messages to the parts tha
 
 import asyncio
 import functools
+import logging
 from collections.abc import Coroutine
 from typing import Any
 
@@ -19,6 +20,7 @@ from streaming.core.rate_limit import ConnectionLimits
 from streaming.db import database_sync_to_async
 from streaming.errors import ServiceError
 from streaming.models import StreamingSession
+from streaming.outages import DATABASE_DOWN, DatabaseUnavailable, call_database
 from streaming.realtime.counters import SessionCounters
 from streaming.realtime.link import Link
 from streaming.realtime.messages import (
@@ -35,12 +37,15 @@ from streaming.realtime.recognition import Recognition
 from streaming.realtime.responder import respond
 from streaming.realtime.speaking import SpokenReplies
 
+log = logging.getLogger(__name__)
+
 # Close codes (4000-4999 are the application's): the client can tell why without parsing text.
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_NOT_ACTIVE = 4409
 CLOSE_SUPERSEDED = 4000
+CLOSE_TRY_AGAIN_LATER = 1013  # the database is unavailable (WebSocket's standard "try again later")
 
 
 class AudioStreamConsumer(AsyncWebsocketConsumer):
@@ -57,12 +62,12 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
         await self.accept()
         try:
             session = await self._authorize()
+            entries = await database_sync_to_async(session.entries.count)()
+        except DATABASE_DOWN:
+            await self._refuse(DatabaseUnavailable())
+            return
         except ServiceError as refusal:
-            code = {401: CLOSE_UNAUTHENTICATED, 403: CLOSE_FORBIDDEN, 404: CLOSE_NOT_FOUND}.get(
-                refusal.status, CLOSE_NOT_ACTIVE
-            )
-            await self.send_json(protocol.error(refusal.code, refusal.message))
-            await self.close(code=code)
+            await self._refuse(refusal)
             return
         self.session = session
         self.group = session_group(session.id)
@@ -70,7 +75,6 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_send(self.group, SessionSuperseded().to_message())
         await self.channel_layer.group_add(self.group, self.channel_name)
         input_rate = int(session.options.get("input_sample_rate", SAMPLE_RATE))
-        entries = await database_sync_to_async(session.entries.count)()
         self.limits = ConnectionLimits(settings.MAX_FRAMES_PER_SECOND, settings.MAX_BYTES_PER_SECOND)
         self.tasks: set[asyncio.Task] = set()
         link = Link(
@@ -109,8 +113,23 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
             )
         )
 
+    async def _refuse(self, refusal: ServiceError) -> None:
+        code = {401: CLOSE_UNAUTHENTICATED, 403: CLOSE_FORBIDDEN, 404: CLOSE_NOT_FOUND, 503: CLOSE_TRY_AGAIN_LATER}
+        await self.send_json(protocol.error(refusal.code, refusal.message))
+        await self.close(code=code.get(refusal.status, CLOSE_NOT_ACTIVE))
+
+    async def dispatch(self, message: dict) -> None:
+        """A database outage that outlasted DATABASE_RETRY_WINDOW closes the connection with
+        1013 `database_unavailable`, never 1011: the client reconnects later."""
+        try:
+            await super().dispatch(message)
+        except DatabaseUnavailable as outage:
+            await self._refuse(outage)
+
     async def _authorize(self) -> StreamingSession:
         user = self.scope.get("user")
+        if self.scope.get("auth_method") == "database_unavailable":
+            raise DatabaseUnavailable()
         if self.scope.get("auth_method") == "invalid_token":
             raise ServiceError("invalid_token", "The token is unknown or revoked.", 401)
         if user is None or not user.is_authenticated:
@@ -130,9 +149,14 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
         for task in list(self.tasks):
             task.cancel()
         await self.channel_layer.group_discard(self.group, self.channel_name)
-        await self.recognition.keep_interrupted()
-        await self.replies.stop_all(notify=False)
-        await self.counters.flush(force=True)
+        try:
+            await self.recognition.keep_interrupted()
+            await self.replies.stop_all(notify=False)
+            await self.counters.flush(force=True)
+        except DatabaseUnavailable:
+            log.error(
+                "session %s closed while the database stayed unavailable: its last writes are lost", self.session.id
+            )
         await live_stats.aclear(self.session.id)
 
     # --- client messages -----------------------------------------------------------------------
@@ -220,5 +244,6 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
     async def _stats(self) -> dict:
         assert self.session is not None  # a client's `stats`: `receive` drops messages until `connect` sets it
         await self.counters.flush(force=True)
-        session = await database_sync_to_async(StreamingSession.objects.get)(pk=self.session.id)
-        return await database_sync_to_async(selectors.session_stats)(session, self._live_figures())
+        session = await call_database("reading the session", StreamingSession.objects.get, pk=self.session.id)
+        stats = await call_database("reading the stats", selectors.session_stats, session, self._live_figures())
+        return dict(stats)

@@ -1,12 +1,19 @@
-"""A connection's session counters, written once per second rather than once per audio frame."""
+"""A connection's session counters, written once per second rather than once per audio frame.
 
+While the database is away the counts stay here and go with the next write: the audio seconds
+of a session stay exact through an outage (docs/decisions/0036).
+"""
+
+import logging
 import time
 from collections.abc import Callable
 from uuid import UUID
 
 from streaming import live_stats, services
 from streaming.db import database_sync_to_async
+from streaming.outages import DATABASE_DOWN, DatabaseUnavailable, call_database
 
+log = logging.getLogger(__name__)
 FLUSH_INTERVAL_S = 1.0
 
 
@@ -23,6 +30,7 @@ class SessionCounters:
         self.live_figures = live_figures
         self.unflushed = _nothing_counted()
         self.last_flush = time.monotonic()
+        self.kept = False  # a write failed: the counts wait for the database
 
     def add_audio(self, seconds: float, nbytes: int) -> None:
         self.unflushed["audio_seconds"] += seconds
@@ -30,10 +38,29 @@ class SessionCounters:
         self.unflushed["nbytes"] += nbytes
 
     async def flush(self, force: bool = False) -> None:
+        """Write what was counted, once per FLUSH_INTERVAL_S. A periodic write that fails keeps the
+        counts for the next one; a forced write (before the counts are read, or at the end) is
+        retried until the database is back or DATABASE_RETRY_WINDOW has passed."""
         now = time.monotonic()
         if not force and now - self.last_flush < FLUSH_INTERVAL_S:
             return
         self.last_flush = now
         pending, self.unflushed = self.unflushed, _nothing_counted()
-        await database_sync_to_async(services.touch_session)(self.session_id, **pending)
+        try:
+            if force:
+                await call_database("writing the session counters", services.touch_session, self.session_id, **pending)
+            else:
+                await database_sync_to_async(services.touch_session)(self.session_id, **pending)
+        except (*DATABASE_DOWN, DatabaseUnavailable) as exc:
+            for name, value in pending.items():
+                self.unflushed[name] += value
+            if not self.kept:
+                log.warning("session %s: counters kept until the database is back: %s", self.session_id, exc)
+            self.kept = True
+            if force:
+                raise
+            return
+        if self.kept:
+            log.info("session %s: kept counters written", self.session_id)
+            self.kept = False
         await live_stats.apublish(self.session_id, self.live_figures())

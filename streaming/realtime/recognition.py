@@ -17,7 +17,7 @@ from streaming.core.audio import SAMPLE_RATE, Resampler, float32_to_pcm16, pcm16
 from streaming.core.transcriber import AsrRequest as TranscriberRequest
 from streaming.core.transcriber import StreamTranscriber, TranscriberConfig, TranscriptUpdate
 from streaming.core.vad import VadConfig
-from streaming.db import database_sync_to_async
+from streaming.outages import call_database
 from streaming.realtime.counters import SessionCounters
 from streaming.realtime.link import Link
 from streaming.realtime.messages import AsrRequest, AsrResult
@@ -218,7 +218,9 @@ class Recognition:
     async def _persist_utterance(self, update: TranscriptUpdate) -> int | None:
         if not update.committed:
             return None
-        entry = await database_sync_to_async(services.add_user_utterance)(
+        entry = await call_database(
+            "saving an utterance",
+            services.add_user_utterance,
             self.link.session_id,
             text=update.committed,
             language=update.language or self.language,

@@ -2,12 +2,16 @@
 
 A reply is spoken in parts (a whole `text_request`, or each sentence of a responder answer as
 it arrives). Parts go to the TTS workers one at a time so several workers cannot reorder them.
+A part whose worker went silent is sent again, less what was heard, under a new worker request
+id: whatever the first worker still says is then ignored (docs/decisions/0037).
 """
 
 import time
 from dataclasses import dataclass, field
 
 from django.core.cache import cache
+
+from streaming.core.text_split import split_sentences
 
 CANCEL_TTL_S = 300
 
@@ -24,6 +28,10 @@ class Reply:
     first_audio_at: float | None = None
     queued: list[str] = field(default_factory=list)  # parts not yet sent to a worker
     in_flight: bool = False
+    part_sentences: list[str] = field(default_factory=list)  # the part in flight, as a worker splits it
+    part_heard: int = 0  # how many of them were delivered
+    part_retried: bool = False
+    attempt: int = 0  # worker requests sent: each part, each retry
     complete: bool = False  # no more parts will be added
     next_sequence: int = 0
     sentences: list[str] = field(default_factory=list)  # delivered to the client
@@ -33,8 +41,25 @@ class Reply:
         """The part to send now, if no other is being synthesized."""
         if self.in_flight or not self.queued:
             return None
-        self.in_flight = True
-        return self.queued.pop(0)
+        part = self.queued.pop(0)
+        self.in_flight, self.attempt = True, self.attempt + 1
+        self.part_sentences, self.part_heard, self.part_retried = split_sentences(part), 0, False
+        return part
+
+    def retry_part(self) -> str:
+        """The sentences of the part in flight not yet heard, to be sent again as a new attempt."""
+        self.attempt += 1
+        self.part_retried = True
+        return " ".join(self.part_sentences[self.part_heard :])
+
+    @property
+    def worker_request_id(self) -> str:
+        """The id of the worker request in flight (the client knows the reply by `request_id`)."""
+        return f"{self.request_id}.{self.attempt}"
+
+    @staticmethod
+    def id_of(worker_request_id: str) -> str:
+        return worker_request_id.partition(".")[0]
 
     def delivered(self, sentence: str, seconds: float) -> int:
         """Record a delivered sentence; returns its sequence number in the reply."""

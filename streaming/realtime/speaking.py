@@ -1,9 +1,12 @@
 """Spoken replies of one connection: text to the TTS workers, audio to the student.
 
 Replies go out sentence by sentence, stop on barge-in or `cancel`, and are persisted with what
-was actually delivered.
+was actually delivered. Every reply ends: a part that no worker answers within TTS_TIMEOUT is
+sent once more, then the reply fails with `tts_failed` (docs/decisions/0037).
 """
 
+import asyncio
+import logging
 import uuid
 
 from django.conf import settings
@@ -11,12 +14,14 @@ from django.conf import settings
 from streaming import metrics, services
 from streaming.core import protocol
 from streaming.core.audio import SAMPLE_RATE
-from streaming.db import database_sync_to_async
 from streaming.engines.tts.base import Synthesis
 from streaming.engines.tts.wav import to_wav
+from streaming.outages import call_database
 from streaming.realtime.link import Link
 from streaming.realtime.messages import TTS_CHANNEL, TtsAudio, TtsError, TtsRequest
 from streaming.realtime.replies import Reply
+
+log = logging.getLogger(__name__)
 
 
 class SpokenReplies:
@@ -30,6 +35,7 @@ class SpokenReplies:
         self.binary = options.get("tts_transport") == "binary"
         self.encoding = options.get("tts_encoding", "hex")
         self.replies: dict[str, Reply] = {}
+        self.deadlines: dict[str, asyncio.Task] = {}  # by reply: the in-flight part's TTS_TIMEOUT
 
     @property
     def pending(self) -> int:
@@ -69,25 +75,71 @@ class SpokenReplies:
             await self._finish_reply(reply)
 
     async def reply_failed(self, reply: Reply, code: str, message: str) -> None:
-        if self.replies.pop(reply.request_id, None) is None:
+        """End the reply with an error that says what was heard; the entry keeps that."""
+        if not self._forget(reply):
             return
-        await self.link.send_json(protocol.error(code, message, request_id=reply.request_id))
+        await self.link.send_json(
+            protocol.error(code, message, request_id=reply.request_id, delivered_text=reply.delivered_text)
+        )
         if reply.sentences:
             await self._persist_reply(reply)
+
+    def _forget(self, reply: Reply) -> bool:
+        """The reply is over: no deadline, no more audio. False if it already was."""
+        deadline = self.deadlines.pop(reply.request_id, None)
+        if deadline is not None:
+            deadline.cancel()
+        return self.replies.pop(reply.request_id, None) is not None
 
     async def _send_next_part(self, reply: Reply) -> None:
         part = reply.next_part()
         if part is not None:
-            request = TtsRequest(reply.request_id, self.link.reply_channel, text=part, language=reply.language)
-            await self.link.send_to_worker(TTS_CHANNEL, request)
+            await self._send_part(reply, part)
+
+    async def _send_part(self, reply: Reply, text: str) -> None:
+        request = TtsRequest(reply.worker_request_id, self.link.reply_channel, text=text, language=reply.language)
+        self._restart_deadline(reply)
+        await self.link.send_to_worker(TTS_CHANNEL, request)
+
+    def _restart_deadline(self, reply: Reply) -> None:
+        """TTS_TIMEOUT from now, the part in flight must have been heard from again."""
+        previous = self.deadlines.pop(reply.request_id, None)
+        if previous is not None:
+            previous.cancel()
+        self.deadlines[reply.request_id] = asyncio.ensure_future(self._part_deadline(reply))
+
+    async def _part_deadline(self, reply: Reply) -> None:
+        """No audio for TTS_TIMEOUT: the worker died or its queue is stuck. The part is sent again,
+        less what was heard, once; then the reply fails. The silent attempt is cancelled, and
+        its late audio would be ignored (`_current`)."""
+        await asyncio.sleep(settings.TTS_TIMEOUT)
+        self.deadlines.pop(reply.request_id, None)  # this task: from here on it is not cancelled
+        if self.replies.get(reply.request_id) is not reply or not reply.in_flight:
+            return
+        silent = reply.worker_request_id
+        if reply.part_retried:
+            log.warning("TTS request %s unanswered after a retry: the reply fails", silent)
+            await self.reply_failed(reply, "tts_failed", "Speech synthesis did not answer in time.")
+        else:
+            log.warning("TTS request %s unanswered for %.0f s; sending it again", silent, settings.TTS_TIMEOUT)
+            await self._send_part(reply, reply.retry_part())
+        await Reply.cancel(silent)
+
+    def _current(self, worker_request_id: str) -> Reply | None:
+        """The reply this worker answer belongs to, unless it answers an attempt given up."""
+        reply = self.replies.get(Reply.id_of(worker_request_id))
+        return reply if reply is not None and reply.worker_request_id == worker_request_id else None
 
     async def on_audio(self, audio: TtsAudio) -> None:
         """A synthesized sentence from a worker."""
-        reply = self.replies.get(audio.request_id)
+        reply = self._current(audio.request_id)
         if reply is None:
-            return  # cancelled or finished: nothing more is sent
+            return  # cancelled, finished, or an attempt given up: nothing more is sent
+        reply.part_heard += 1
         if audio.is_final:
             reply.in_flight = False
+        else:
+            self._restart_deadline(reply)
         if audio.fallback and reply.next_sequence == 0:
             await self.link.send_json(
                 protocol.status(
@@ -122,12 +174,12 @@ class SpokenReplies:
             await self.link.send_bytes(audio)
 
     async def on_error(self, error: TtsError) -> None:
-        reply = self.replies.get(error.request_id)
+        reply = self._current(error.request_id)
         if reply is not None:
             await self.reply_failed(reply, error.code, error.message)
 
     async def _finish_reply(self, reply: Reply) -> None:
-        self.replies.pop(reply.request_id, None)
+        self._forget(reply)
         metrics.reply_finished(reply.first_audio_latency)
         await self._persist_reply(reply)
 
@@ -138,8 +190,8 @@ class SpokenReplies:
             await self._stop_reply(reply, notify)
 
     async def _stop_reply(self, reply: Reply, notify: bool) -> None:
-        self.replies.pop(reply.request_id, None)
-        await Reply.cancel(reply.request_id)
+        self._forget(reply)
+        await Reply.cancel(reply.worker_request_id)
         if reply.sentences:
             await self._persist_reply(reply)
         if notify:
@@ -151,7 +203,9 @@ class SpokenReplies:
         text = reply.delivered_text.strip()
         if not text:
             return
-        await database_sync_to_async(services.add_assistant_reply)(
+        await call_database(
+            "saving a reply",
+            services.add_assistant_reply,
             self.link.session_id,
             text=text,
             language=reply.language,

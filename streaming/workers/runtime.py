@@ -16,12 +16,14 @@ from streaming import asr_models, services
 from streaming.db import database_sync_to_async
 from streaming.engines.asr.engine import get_engine
 from streaming.engines.tts.router import get_router
+from streaming.outages import DATABASE_DOWN, Backoff, keep_going
 from streaming.realtime.messages import TTS_CHANNEL, anotify_session_ended, worker_channels
 from streaming.workers import heartbeat, memory
 from streaming.workers.consumers import asr_config, reserved_slots, tts_config
 
 log = logging.getLogger(__name__)
 _running: set[str] = set()  # this process's background loops: the kinds beating, and "memory"
+LISTEN_RETRY_CAP_S = 5.0  # the longest wait before a worker tries its channel layer again
 
 
 def _load_models(channels: list[str], slots: int) -> dict[str, tuple[str, str]]:
@@ -55,18 +57,25 @@ def _load_models(channels: list[str], slots: int) -> dict[str, tuple[str, str]]:
 
 
 async def _heartbeats(described: dict[str, tuple[str, str]]) -> None:
+    """Beat every interval for as long as the worker runs: a failed beat (the database away) is
+    logged and retried, never the end of them (outages.keep_going)."""
     kinds = [k for k in described if k not in _running]
     _running.update(kinds)
+
+    async def beat() -> None:
+        for kind in kinds:
+            model, device = described[kind]
+            await database_sync_to_async(heartbeat.beat)(kind, model=model, device=device)
+
     try:
-        while True:
-            for kind in kinds:
-                model, device = described[kind]
-                await database_sync_to_async(heartbeat.beat)(kind, model=model, device=device)
-            await asyncio.sleep(settings.WORKER_HEARTBEAT_INTERVAL)
+        await keep_going(f"the {'/'.join(kinds)} heartbeat", beat, settings.WORKER_HEARTBEAT_INTERVAL)
     finally:
         _running.difference_update(kinds)
-        for kind in kinds:
-            await database_sync_to_async(heartbeat.forget)(kind)
+        try:
+            for kind in kinds:
+                await database_sync_to_async(heartbeat.forget)(kind)
+        except DATABASE_DOWN:
+            log.warning("could not remove the %s heartbeat: it goes stale instead", "/".join(kinds))
 
 
 async def _release_memory() -> None:
@@ -131,9 +140,16 @@ class ServiceWorker(Worker):
         free = asyncio.Semaphore(slots)
         scope = {"type": "channel", "channel": channel, "slots": slots, "shared_slots": self.slots}
         scope["slot_done"] = free.release
+        backoff = Backoff(f"receiving from {channel}", cap_s=LISTEN_RETRY_CAP_S)
         while True:
             await free.acquire()
-            message = await self.channel_layer.receive(channel)
+            try:
+                message = await self.channel_layer.receive(channel)
+            except Exception as exc:  # Redis away: the channel must be served again once it is back
+                free.release()
+                await asyncio.sleep(backoff.failed(exc))
+                continue
+            backoff.succeeded()
             if not message.get("type"):
                 log.warning("ignored a message without a type on %s", channel)
                 free.release()
@@ -150,13 +166,13 @@ def embedded_workers(layer) -> list[ServiceWorker]:
 
 async def expiry_sweep() -> None:
     """Expire idle sessions periodically and close their sockets."""
-    while True:
-        await asyncio.sleep(settings.EXPIRY_SWEEP_INTERVAL)
-        try:
-            for session_id in await database_sync_to_async(services.expire_inactive_sessions)():
-                await anotify_session_ended(session_id, "expired")
-        except Exception:
-            log.exception("expiry sweep failed")
+
+    async def sweep() -> None:
+        for session_id in await database_sync_to_async(services.expire_inactive_sessions)():
+            await anotify_session_ended(session_id, "expired")
+
+    await asyncio.sleep(settings.EXPIRY_SWEEP_INTERVAL)
+    await keep_going("the expiry sweep", sweep, settings.EXPIRY_SWEEP_INTERVAL)
 
 
 class EmbeddedRuntime:

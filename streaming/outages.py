@@ -1,0 +1,108 @@
+"""Outages of a dependency (the database, Redis): what a background loop or a live connection does
+while one lasts.
+
+A loop never ends because a call failed: the heartbeats once stopped for good after a 6 s database
+outage, and /readyz said "no worker" for as long as the workers lived. A live connection never
+closes because a write failed: its writes are retried until the database is back, within
+DATABASE_RETRY_WINDOW. Either way the failure is logged once with its traceback, the retries back
+off, and the recovery is logged (docs/decisions/0036).
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from typing import NoReturn, TypeVar
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+
+from streaming.db import database_sync_to_async
+from streaming.errors import ServiceError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+RETRY_FIRST_S = 0.25  # the first retry's delay; each next one doubles, up to the caller's cap
+# What an unreachable database raises: refused or ended connections. Anything else is a bug or a
+# constraint, and retrying would only repeat it.
+DATABASE_DOWN = (OperationalError, InterfaceError)
+
+
+class DatabaseUnavailable(ServiceError):
+    """The database stayed unreachable for the whole retry window."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "database_unavailable",
+            "The database is unavailable; try again shortly.",
+            HTTPStatus.SERVICE_UNAVAILABLE,
+        )
+
+
+class Backoff:
+    """The failures in a row of one repeated call: each logged (the first with its traceback unless
+    `brief`, the others in a line), the delay before the next try, and the recovery logged.
+
+    `brief` is for a call every live connection makes: an outage would log one traceback each.
+    """
+
+    def __init__(self, what: str, cap_s: float, *, brief: bool = False) -> None:
+        self.what = what
+        self.cap_s = cap_s
+        self.brief = brief
+        self.failures = 0
+
+    def failed(self, exc: BaseException) -> float:
+        """Log the failure; the seconds to wait before trying again."""
+        self.failures += 1
+        if self.failures == 1 and self.brief:
+            log.warning("%s failed; retrying: %s: %s", self.what, type(exc).__name__, exc)
+        elif self.failures == 1:
+            log.error("%s failed; retrying", self.what, exc_info=exc)
+        else:
+            log.warning("%s failed again (%d in a row): %s: %s", self.what, self.failures, type(exc).__name__, exc)
+        return min(self.cap_s, RETRY_FIRST_S * 2 ** (self.failures - 1))
+
+    def succeeded(self) -> None:
+        if self.failures:
+            log.warning("%s works again after %d failures", self.what, self.failures)
+        self.failures = 0
+
+
+async def keep_going(what: str, step: Callable[[], Awaitable[object]], interval_s: float) -> NoReturn:
+    """Await `step` every `interval_s` seconds until cancelled. A failure is retried sooner (backing
+    off up to the interval, so a loop recovers within one interval of its dependency)."""
+    backoff = Backoff(what, cap_s=interval_s)
+    while True:
+        try:
+            await step()
+        except Exception as exc:  # whatever broke, the loop must go on: it is logged
+            await asyncio.sleep(backoff.failed(exc))
+            continue
+        backoff.succeeded()
+        await asyncio.sleep(interval_s)
+
+
+async def call_database(what: str, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+    """`fn(*args, **kwargs)` in the database thread, tried again while the database is unreachable,
+    for up to DATABASE_RETRY_WINDOW seconds; then DatabaseUnavailable. For what a live connection
+    must not lose (its entries, its counters) or cannot do without.
+
+    A write whose connection broke after its commit would be written twice; a refused connection,
+    the usual outage, writes nothing (docs/decisions/0036).
+    """
+    backoff = Backoff(what, cap_s=2.0, brief=True)
+    give_up_at = time.monotonic() + settings.DATABASE_RETRY_WINDOW
+    while True:
+        try:
+            result = await database_sync_to_async(fn)(*args, **kwargs)
+        except DATABASE_DOWN as exc:
+            delay = backoff.failed(exc)
+            if time.monotonic() + delay > give_up_at:
+                raise DatabaseUnavailable() from exc
+            await asyncio.sleep(delay)
+            continue
+        backoff.succeeded()
+        return result

@@ -1,0 +1,46 @@
+"""Faults made for real: PostgreSQL refusing connections, Redis paused.
+
+Both act on shared servers, so the tests using them run under the heavy-test lock (see
+tests/integration/test_faults.py). Only this run's test database is refused, never another's.
+"""
+
+import contextlib
+import time
+
+import psycopg
+import redis
+from django.conf import settings
+from django.db import close_old_connections, connection
+
+
+def _admin() -> psycopg.Connection:
+    db = settings.DATABASES["default"]
+    return psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], dbname="postgres", autocommit=True)
+
+
+@contextlib.contextmanager
+def database_refused():
+    """While inside: the test database accepts no connection and every open one is ended, as in an
+    outage of the server; afterwards it accepts them again."""
+    name = connection.settings_dict["NAME"]
+    with _admin() as admin:
+        admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+        try:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name])
+            yield
+        finally:
+            admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+    close_old_connections()  # this thread's connection was ended: the next query opens a new one
+    connection.close()
+
+
+def refuse_database_for(seconds: float) -> float:
+    """Refuse the test database for `seconds`; returns the monotonic time it came back."""
+    with database_refused():
+        time.sleep(seconds)
+    return time.monotonic()
+
+
+def pause_redis(milliseconds: int) -> None:
+    """`CLIENT PAUSE … ALL` on the shared Redis: every client's commands wait until it ends."""
+    redis.Redis.from_url(settings.REDIS_URL).execute_command("CLIENT", "PAUSE", milliseconds, "ALL")
