@@ -132,9 +132,15 @@ def test_final_without_decode_from_a_partial_that_heard_the_whole_pause_padding(
     final decode would hear, so its words are final even where they were still tentative."""
     t, clock, second = end_after_two_partials(0.35)
     assert second.window_end >= t.utterance.end
+    settled = t.finish_without_decode(clock[0])
+    assert settled is not None and not settled.is_final and settled.committed == "And so my fellow Americans."
+    assert settled.tentative == "" and settled.final_delay is not None  # the words are final now
+    assert t.next_request(clock[0]) is None and t.in_utterance  # the turn may go on
+    feed(t, silence(0.5), clock)  # the silence reaches the turn pause
     final = t.finish_without_decode(clock[0])
     assert final is not None and final.is_final and final.committed == "And so my fellow Americans."
-    assert t.next_request(clock[0]) is None and not t.in_utterance
+    assert final.utterance_id == settled.utterance_id and final.final_delay == settled.final_delay
+    assert not t.in_utterance and t.finish_without_decode(clock[0]) is None
 
 
 def test_final_decode_when_the_last_partial_stopped_at_the_speech_end():
@@ -161,11 +167,11 @@ def test_a_pause_sends_a_closing_partial_so_the_final_needs_no_decode():
     the pause ends the utterance, that partial heard all a final decode would."""
     t = StreamTranscriber(TranscriberConfig(min_interval_s=5.0, max_interval_s=5.0))  # no timed partial in 3 s
     clock = [0.0]
-    audio = speech_then_silence()
+    audio = np.concatenate([speech_then_silence(), silence(0.5)])
     finals = []
     for i in range(0, len(audio), 1600):
         feed(t, audio[i : i + 1600], clock)
-        finals += [f for f in [t.finish_without_decode(clock[0])] if f is not None]
+        finals += [f for f in [t.finish_without_decode(clock[0])] if f is not None and f.is_final]
         request = t.next_request(clock[0])
         if request is not None:
             assert not request.is_final, "the closing partial already heard the whole utterance"
@@ -320,7 +326,7 @@ def test_retry_and_abandon():
     again = t.retry(clock[0])
     assert again.request_id != first.request_id and np.array_equal(again.audio, first.audio)
     assert t.on_result(first.request_id, [], clock[0]) is None  # the timed-out id is stale now
-    t.abandon()
+    assert t.abandon(clock[0]) is None  # a partial: nothing is settled
     assert t.pending is None
 
 
@@ -401,8 +407,12 @@ def test_is_final_reaches_speech_queued_behind_a_pending_final():
         if request is None:
             break
         offset = request.window_start / RATE
-        update = t.on_result(request.request_id, [seg([(0.1, 0.3, f" u{request.window_start}")])], clock[0])
+        heard = len(request.audio) / RATE  # a word at the end of each window: the new speech
+        update = t.on_result(
+            request.request_id, [seg([(heard - 0.3, heard - 0.1, f" u{request.window_start}")])], clock[0]
+        )
         assert offset >= 0
         if update and update.is_final:
             finals.append(update)
-    assert len(finals) == 2 and not t.in_utterance
+    # JFK's pause after "Americans" is shorter than the turn pause: one turn of two phrases.
+    assert len(finals) == 1 and len(finals[0].committed.split()) == 2 and not t.in_utterance
