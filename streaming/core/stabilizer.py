@@ -11,7 +11,6 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-SEAM_TOLERANCE_S = 0.1  # timestamps of a re-decoded word drift by about this much
 SEAM_MAX_NGRAM = 5  # longest committed tail looked for at the head of a new hypothesis
 SEAM_NEAR_S = 1.0  # a hypothesis starting later than this after the commit point repeats nothing
 LOOP_MAX_NGRAM = 8
@@ -253,8 +252,14 @@ class LocalAgreementStabilizer:
     def reset(self) -> None:
         """Forget everything (new utterance)."""
         self.committed: tuple[Word, ...] = ()  # all committed since the last reset
+        self._phrase_from = 0  # index in `committed` of the current phrase's first word
         self.tentative: tuple[Word, ...] = ()  # the previous hypothesis minus what it committed
         self._tentative_window_s = 0.0  # how much audio the previous hypothesis heard
+
+    def start_phrase(self) -> None:
+        """A new phrase of the same turn: its words follow the committed ones, and its windows
+        never re-hear them, so a repeat of their tail is new speech ("no ... no more")."""
+        self._phrase_from = len(self.committed)
 
     @property
     def committed_end(self) -> float:
@@ -314,7 +319,7 @@ class LocalAgreementStabilizer:
             return tuple(words)
         # By audio time: a word mostly inside committed audio was heard again (a seam, a retry,
         # the context before a phrase of the same turn), whatever its text.
-        fresh = [w for w in words if (w.start + w.end) / 2 >= self.committed_end - SEAM_TOLERANCE_S]
+        fresh = [w for w in words if (w.start + w.end) / 2 >= self.committed_end]
         return tuple(fresh[self._seam_overlap(fresh) :])
 
     def _seam_overlap(self, fresh: list[Word]) -> int:
@@ -326,7 +331,7 @@ class LocalAgreementStabilizer:
         """
         if not fresh or fresh[0].start - self.committed_end > SEAM_NEAR_S:
             return 0
-        head, tail = _keys(fresh), _keys(self.committed)
+        head, tail = _keys(fresh), _keys(self.committed[self._phrase_from :])
         for n in range(min(SEAM_MAX_NGRAM, len(head), len(tail)), 0, -1):
             if head[:n] == tail[-n:]:
                 return n

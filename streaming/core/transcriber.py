@@ -91,7 +91,7 @@ class StreamTranscriber:
         self.latency = LatencyTracker(config.sample_rate)
         self._heard_language: str | None = None  # of the turn's latest answer
         self._ended: TranscriptUpdate | None = None  # a turn's final that feeding audio made due
-        self._prompt_since = 0.0  # the phrase's window start: only its own words may be a prompt
+        self._prompt_since = 0.0  # the phrase's start: only its own words may be a prompt
 
     # --- what callers read of the parts (status figures, tests) --------------------------------
 
@@ -275,14 +275,14 @@ class StreamTranscriber:
         if self.turns.turn is not None and not self.turns.continues(phrase.start):
             self._ended = self._end_turn(now)
         if self.turns.phrase_started(phrase.start):
-            # The next phrase of the turn: its decodes hear the end of the words before it, not
-            # their text as a prompt (docs/decisions/0029).
-            self.segmenter.widen_window()
+            self.stabilizer.start_phrase()
         else:
             self._heard_language = None
             self.latency.start_utterance()
             self.stabilizer.reset()
-        self._prompt_since = self._seconds(self.segmenter.window_start)
+        # Its decodes hear its own audio, and neither the audio nor the text of the turn's
+        # earlier phrases: both were measured worse (docs/decisions/0029).
+        self._prompt_since = self._seconds(phrase.start)
 
     def _finish(self, now: float) -> TranscriptUpdate | None:
         """The phrase in progress is settled (its words final): the turn's update, final if the
@@ -296,9 +296,7 @@ class StreamTranscriber:
         phrase = self.segmenter.current
         speech_end = self.segmenter.speech_end if phrase.end is not None else self.buffer.end_sample
         self.turns.phrase_settled(speech_end, len(committed), delay)
-        # Audio from a little before the turn's committed end stays, as the next phrase's context.
-        keep = int((self.stabilizer.committed_end - self.config.overlap_s) * self.config.sample_rate)
-        started = self.segmenter.finish(keep_from=keep if committed else None)
+        started = self.segmenter.finish()
         ends = self.turns.over(self.buffer.end_sample) if started is None else not self.turns.continues(started.start)
         if ends:
             update = self._end_turn(now)
@@ -323,7 +321,6 @@ class StreamTranscriber:
     def _end_turn(self, now: float) -> TranscriptUpdate | None:
         """The turn is over: its final update, None if it never showed anything (nothing to end)."""
         turn = self.turns.end()
-        self.segmenter.keep_from = None
         committed = self.stabilizer.committed[: turn.settled_words]
         self.stabilizer.reset()
         if not (turn.shown or committed):

@@ -40,7 +40,6 @@ class UtteranceSegmenter:
         self.overlap_s = overlap_s
         self.utterance: Utterance | None = None
         self.window_start = 0
-        self.keep_from: int | None = None  # between the phrases of a turn: audio kept from here
         self._pad = int(vad.config.speech_pad_s * buffer.sample_rate)  # the VAD's padding after speech
         self._waiting: list[SpeechStart | SpeechEnd] = []
 
@@ -69,7 +68,7 @@ class UtteranceSegmenter:
             else:
                 started = self._apply(event) or started
         if self.utterance is None:
-            self.buffer.trim_before(self._kept(self.buffer.end_sample - int(IDLE_KEEP_S * self.buffer.sample_rate)))
+            self.buffer.trim_before(self.buffer.end_sample - int(IDLE_KEEP_S * self.buffer.sample_rate))
         elif (
             self.utterance.end is None
             and self._seconds(self.buffer.end_sample - self.window_start) > self.force_split_s
@@ -91,14 +90,12 @@ class UtteranceSegmenter:
             self._apply(end)
         self.vad.reset()
 
-    def finish(self, keep_from: int | None = None) -> Utterance | None:
-        """The utterance is done: drop its audio (but what `keep_from` on, for the next phrase
-        of its turn) and go on with the speech queued behind it. Returns the utterance that
-        started, if one did."""
+    def finish(self) -> Utterance | None:
+        """The utterance is done: drop its audio and go on with the speech queued behind it.
+        Returns the utterance that started, if one did."""
         utterance = self.current
         end = utterance.end if utterance.end is not None else self.buffer.end_sample
-        self.keep_from = keep_from
-        self.buffer.trim_before(self._kept(end))
+        self.buffer.trim_before(end)
         self.utterance = None
         waiting, self._waiting = self._waiting, []
         started = None
@@ -117,18 +114,12 @@ class UtteranceSegmenter:
         self.buffer.clear()
         self.vad.reset()
         self.utterance = None
-        self.keep_from = None
         self._waiting = []
 
     def window(self, end: int) -> tuple[int, np.ndarray]:
         """Where the window starts, and its audio up to `end`."""
         start = max(self.window_start, self.buffer.start_sample)
         return start, self.buffer.window(start)[: end - start]
-
-    def widen_window(self) -> None:
-        """The phrase continues a turn: its window starts where the audio kept for it does."""
-        if self.keep_from is not None:
-            self.window_start = max(self.buffer.start_sample, min(self.window_start, self.keep_from))
 
     def trim_window(self, committed_end_s: float | None) -> None:
         """Keep the decode window short: cut it at the committed boundary minus some context."""
@@ -152,9 +143,6 @@ class UtteranceSegmenter:
         self.utterance = Utterance(start=start)
         self.window_start = start
         return self.utterance
-
-    def _kept(self, sample: int) -> int:
-        return sample if self.keep_from is None else min(sample, self.keep_from)
 
     def _seconds(self, samples: int) -> float:
         return samples / self.buffer.sample_rate
