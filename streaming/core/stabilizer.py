@@ -50,8 +50,8 @@ STOCK_PHRASES = (
 )
 
 # What Whisper writes over speech onsets and noise in English, and a student also says: shown only
-# once two decodes agree on them (or the phrase's final holds them), never as a guess. Compared
-# as normalised word runs.
+# once two decodes agree on them (or the phrase's final holds them), never as a guess
+# (docs/decisions/0030). Compared as normalised word runs.
 HELD_PHRASES = tuple(
     tuple(phrase.split())
     for phrase in (
@@ -318,7 +318,7 @@ class LocalAgreementStabilizer:
         if not self.committed:
             return tuple(words)
         # By audio time: a word mostly inside committed audio was heard again (a seam, a retry,
-        # the context before a phrase of the same turn), whatever its text.
+        # a worker restart), whatever its text (docs/decisions/0030).
         fresh = [w for w in words if (w.start + w.end) / 2 >= self.committed_end]
         return tuple(fresh[self._seam_overlap(fresh) :])
 

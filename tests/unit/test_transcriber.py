@@ -421,7 +421,6 @@ def test_is_final_reaches_speech_queued_behind_a_pending_final():
 # --- turns -----------------------------------------------------------------------------------
 
 
-
 def ask_not(pause_s: float) -> list[tuple[float, float, str]]:
     """The second phrase's words in `two_phrases(pause_s)` (absolute times)."""
     start = 2.7 + pause_s
