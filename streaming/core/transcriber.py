@@ -114,6 +114,11 @@ class StreamTranscriber:
         return self.turns.turn is not None
 
     @property
+    def utterance_id(self) -> int | None:
+        """The turn in progress: a new one is the student's cue to stop a reply (barge-in)."""
+        return self.turns.turn.id if self.turns.turn is not None else None
+
+    @property
     def in_flight(self) -> list[AsrRequest]:
         """The requests in flight, oldest first."""
         return self.requests.in_flight

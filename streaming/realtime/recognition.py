@@ -121,9 +121,9 @@ class Recognition:
             samples = pcm16_to_float32(chunk.pcm)
             if self.resampler is not None:
                 samples = self.resampler.process(samples)
-            was_speaking = self.transcriber.in_utterance
+            turn_before = self.transcriber.utterance_id
             self.transcriber.feed(samples, time.monotonic())
-            if self.transcriber.in_utterance and not was_speaking:
+            if self.transcriber.utterance_id not in (None, turn_before):
                 await self.on_speech_start()
             seconds = len(chunk.pcm) / 2 / self.input_rate
             metrics.audio_received(seconds)
