@@ -321,7 +321,8 @@ def tutor(tmp_path):
     threading.Thread(target=model.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{model.server_port}/v1/chat/completions"
     try:
-        with embedded_server(tmp_path, RESPONDER="openai", RESPONDER_URL=url) as running:
+        # JFK's pauses (about 1 s) end turns only under a turn pause this short: several utterances.
+        with embedded_server(tmp_path, RESPONDER="openai", RESPONDER_URL=url, TURN_PAUSE="0.6") as running:
             yield running
     finally:
         model.shutdown()
