@@ -3,7 +3,7 @@
 Modelled on whisper_streaming's OnlineASRProcessor/HypothesisBuffer (LocalAgreement-2): a word
 is committed once two consecutive decodes agree on it, and committed words never change. The
 caller trims the window at the committed boundary, so words re-decoded from the kept context
-are dropped by time and by matching the committed tail. Pure Python: no Django, no model.
+are dropped by audio time and by matching the committed tail. Pure Python: no Django, no model.
 """
 
 import re
@@ -11,7 +11,6 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-SEAM_TOLERANCE_S = 0.1  # timestamps of a re-decoded word drift by about this much
 SEAM_MAX_NGRAM = 5  # longest committed tail looked for at the head of a new hypothesis
 SEAM_NEAR_S = 1.0  # a hypothesis starting later than this after the commit point repeats nothing
 LOOP_MAX_NGRAM = 8
@@ -48,6 +47,23 @@ STOCK_PHRASES = (
     "字幕志愿者",
     "点赞订阅",
     "订阅我的频道",
+)
+
+# What Whisper writes over speech onsets and noise in English, and a student also says: shown only
+# once two decodes agree on them (or the phrase's final holds them), never as a guess
+# (docs/decisions/0030). Compared as normalised word runs.
+HELD_PHRASES = tuple(
+    tuple(phrase.split())
+    for phrase in (
+        "thank you",
+        "thanks for watching",
+        "thank you for watching",
+        "see you next time",
+        "see you next",
+        "see you in the next video",
+        "please subscribe",
+        "bye bye",
+    )
 )
 
 
@@ -222,6 +238,7 @@ def words_text(words: Iterable[Word]) -> str:
 class StabilizerUpdate:
     committed: tuple[Word, ...]  # newly committed by this update
     tentative: tuple[Word, ...]
+    shown: tuple[Word, ...]  # the tentative words fit to show (`HELD_PHRASES` wait for agreement)
 
 
 class LocalAgreementStabilizer:
@@ -235,8 +252,14 @@ class LocalAgreementStabilizer:
     def reset(self) -> None:
         """Forget everything (new utterance)."""
         self.committed: tuple[Word, ...] = ()  # all committed since the last reset
+        self._phrase_from = 0  # index in `committed` of the current phrase's first word
         self.tentative: tuple[Word, ...] = ()  # the previous hypothesis minus what it committed
         self._tentative_window_s = 0.0  # how much audio the previous hypothesis heard
+
+    def start_phrase(self) -> None:
+        """A new phrase of the same turn: its words follow the committed ones, and its windows
+        never re-hear them, so a repeat of their tail is new speech ("no ... no more")."""
+        self._phrase_from = len(self.committed)
 
     @property
     def committed_end(self) -> float:
@@ -255,7 +278,7 @@ class LocalAgreementStabilizer:
         self.committed += newly
         self.tentative = hypothesis[agreed:]
         self._tentative_window_s = window_s
-        return StabilizerUpdate(newly, self.tentative)
+        return StabilizerUpdate(newly, self.tentative, _without_held_phrases(self.tentative))
 
     def finalize(self, segments: list[Segment] | None = None) -> tuple[Word, ...]:
         """End of utterance: nothing follows to agree with, so the latest hypothesis is final.
@@ -270,15 +293,16 @@ class LocalAgreementStabilizer:
         self.tentative = ()
         return newly
 
-    def prompt(self, max_chars: int = 200, before: float | None = None) -> str:
+    def prompt(self, max_chars: int = 200, before: float | None = None, since: float = 0.0) -> str:
         """Tail of the committed text for Whisper's `initial_prompt`: it keeps spelling and
         style consistent across the window trims. Cut at a word boundary.
 
         Pass the window start as `before`: only words that begin before it are used, as
         whisper_streaming does. Whisper skips speech whose text the prompt already holds, so
-        a prompt repeating the window's own words loses them.
+        a prompt repeating the window's own words loses them. Words that begin before `since` are
+        left out.
         """
-        words = self.committed if before is None else [w for w in self.committed if w.start < before]
+        words = [w for w in self.committed if w.start >= since and (before is None or w.start < before)]
         text = words_text(words)
         if len(text) <= max_chars:
             return text
@@ -293,7 +317,9 @@ class LocalAgreementStabilizer:
         words = remove_repeat_loops(words)
         if not self.committed:
             return tuple(words)
-        fresh = [w for w in words if w.end >= self.committed_end - SEAM_TOLERANCE_S]
+        # By audio time: a word mostly inside committed audio was heard again (a seam, a retry,
+        # a worker restart), whatever its text (docs/decisions/0030).
+        fresh = [w for w in words if (w.start + w.end) / 2 >= self.committed_end]
         return tuple(fresh[self._seam_overlap(fresh) :])
 
     def _seam_overlap(self, fresh: list[Word]) -> int:
@@ -305,11 +331,22 @@ class LocalAgreementStabilizer:
         """
         if not fresh or fresh[0].start - self.committed_end > SEAM_NEAR_S:
             return 0
-        head, tail = _keys(fresh), _keys(self.committed)
+        head, tail = _keys(fresh), _keys(self.committed[self._phrase_from :])
         for n in range(min(SEAM_MAX_NGRAM, len(head), len(tail)), 0, -1):
             if head[:n] == tail[-n:]:
                 return n
         return 0
+
+
+def _without_held_phrases(words: tuple[Word, ...]) -> tuple[Word, ...]:
+    """`words` less every run of them that is one of `HELD_PHRASES`."""
+    keys = _keys(words)
+    held: set[int] = set()
+    for phrase in HELD_PHRASES:
+        for i in range(len(keys) - len(phrase) + 1):
+            if keys[i : i + len(phrase)] == phrase:
+                held.update(range(i, i + len(phrase)))
+    return tuple(w for i, w in enumerate(words) if i not in held)
 
 
 def _min_agreement_window(words: Sequence[Word]) -> float:

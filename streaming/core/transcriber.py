@@ -1,11 +1,12 @@
-"""Per-connection streaming transcription state: VAD -> utterance window -> stabilized text.
+"""Per-connection streaming transcription state: VAD -> phrase window -> stabilized text -> turns.
 
 Pure and I/O-free: the consumer feeds audio and ASR results in (with the time, so latency can be
 measured without a clock here), and acts on what comes back: ASR requests to issue and transcript
 updates to show and persist. `StreamTranscriber` composes small parts that each hold one concern:
-`UtteranceSegmenter` (utterances and the audio window), `RequestPolicy` (when a decode goes, the
-requests in flight), `LocalAgreementStabilizer` (which words are settled) and `LatencyTracker`
-(word latencies, final delays); it turns their state into requests and updates.
+`UtteranceSegmenter` (phrases and the audio window), `RequestPolicy` (when a decode goes, the
+requests in flight), `LocalAgreementStabilizer` (which words are settled), `TurnTracker` (which
+phrases make one turn: the utterance on the wire) and `LatencyTracker` (word latencies, final
+delays); it turns their state into requests and updates.
 """
 
 from dataclasses import dataclass
@@ -16,7 +17,8 @@ from streaming.core.asr_requests import AsrRequest, RequestPolicy
 from streaming.core.audio import SAMPLE_RATE
 from streaming.core.audio_buffer import AudioBuffer
 from streaming.core.latency import LatencyTracker
-from streaming.core.stabilizer import LocalAgreementStabilizer, Segment, words_text
+from streaming.core.stabilizer import LocalAgreementStabilizer, Segment, Word, words_text
+from streaming.core.turns import Turn, TurnTracker
 from streaming.core.utterances import Utterance, UtteranceSegmenter
 from streaming.core.vad import StreamingVad, VadConfig
 
@@ -30,27 +32,36 @@ class TranscriberConfig:
     interval_per_round_trip: float = 2.0  # between the two, the interval is this many round trips
     overlap_s: float = 0.5  # OVERLAP_DURATION: context kept before the commit point
     max_window_s: float = 12.0  # trim the window at a committed boundary past this
-    force_split_s: float = 25.0  # Whisper sees 30 s: end an utterance that never pauses
+    force_split_s: float = 25.0  # Whisper sees 30 s: end a phrase that never pauses
+    turn_pause_s: float = 1.2  # TURN_PAUSE: silence after a phrase that ends the turn (docs/decisions/0029)
+    max_turn_s: float = 60.0  # a phrase starting this long after its turn did begins a new turn
     vad: VadConfig = VadConfig()
 
 
 @dataclass(frozen=True)
 class TranscriptUpdate:
     utterance_id: int
-    committed: str  # all committed text of the utterance; never revised
+    committed: str  # all committed text of the utterance (the turn); never revised
     tentative: str
     is_final: bool
     start: float  # seconds in the session's audio
     end: float
     lag: float  # seconds of received audio not yet covered by a result
     word_latencies: tuple[float, ...] = ()  # words shown for the first time by this update
-    final_delay: float | None = None  # final only: end of speech received -> final text
+    # End of speech received -> its words final: set where a phrase is settled, and on the final
+    # (its last phrase's).
+    final_delay: float | None = None
     word_latency: float | None = None  # final only: median over the utterance's words
     language: str | None = None  # final only: the language the model heard (detected, for `auto`)
 
 
 class StreamTranscriber:
-    """One connection's transcription: the parts below, turned into requests and updates."""
+    """One connection's transcription: the parts below, turned into requests and updates.
+
+    A phrase (the segmenter's utterance) ends at the VAD's silence and its words are settled
+    then, as a non-final update whose `committed` holds the whole turn so far; the turn's final
+    (`is_final`) follows, without a decode, when the turn is over (`TurnTracker`).
+    """
 
     def __init__(self, config: TranscriberConfig, *, session_offset_s: float = 0.0, first_utterance_id: int = 1):
         self.config = config
@@ -61,7 +72,6 @@ class StreamTranscriber:
             force_split_s=config.force_split_s,
             max_window_s=config.max_window_s,
             overlap_s=config.overlap_s,
-            first_utterance_id=first_utterance_id,
         )
         self.requests = RequestPolicy(
             min_interval_s=config.min_interval_s,
@@ -70,8 +80,18 @@ class StreamTranscriber:
             sample_rate=config.sample_rate,
         )
         self.stabilizer = LocalAgreementStabilizer()
+        self.turns = TurnTracker(
+            pause_s=config.turn_pause_s,
+            max_s=config.max_turn_s,
+            sample_rate=config.sample_rate,
+            vad_pad_s=config.vad.speech_pad_s,
+            vad_confirm_s=config.vad.min_speech_s,
+            first_id=first_utterance_id,
+        )
         self.latency = LatencyTracker(config.sample_rate)
-        self._heard_language: str | None = None  # of the utterance's latest answer
+        self._heard_language: str | None = None  # of the turn's latest answer
+        self._ended: TranscriptUpdate | None = None  # a turn's final that feeding audio made due
+        self._prompt_since = 0.0  # the phrase's start: only its own words may be a prompt
 
     # --- what callers read of the parts (status figures, tests) --------------------------------
 
@@ -85,11 +105,18 @@ class StreamTranscriber:
 
     @property
     def utterance(self) -> Utterance | None:
+        """The phrase in progress."""
         return self.segmenter.utterance
 
     @property
     def in_utterance(self) -> bool:
-        return self.utterance is not None
+        """A turn is in progress (a phrase, or the pause after one that may go on)."""
+        return self.turns.turn is not None
+
+    @property
+    def utterance_id(self) -> int | None:
+        """The turn in progress: a new one is the student's cue to stop a reply (barge-in)."""
+        return self.turns.turn.id if self.turns.turn is not None else None
 
     @property
     def in_flight(self) -> list[AsrRequest]:
@@ -111,43 +138,52 @@ class StreamTranscriber:
     def feed(self, samples: np.ndarray, now: float) -> None:
         started = self.segmenter.feed(samples)
         if started is not None:
-            self._started(started)
+            self._started(started, now)
         self.latency.arrived(self.buffer.end_sample, now)
         self.latency.forget_before(min(self.buffer.start_sample, self.requests.last_result_end))
 
     def end_utterance(self) -> None:
-        """The client said `is_final`: speech ends with the audio received so far.
+        """The client said `is_final`: speech ends with the audio received so far, and the turn
+        with it once that speech is settled.
 
-        If an earlier utterance is still waiting for its final decode, the end applies to the
+        If an earlier phrase is still waiting for its final decode, the end applies to the
         speech queued behind it.
         """
+        self.turns.client_ended(self.buffer.end_sample)
         self.segmenter.end_utterance()
 
     def interrupted(self, now: float) -> TranscriptUpdate | None:
-        """The connection ended mid-utterance: the words it showed (committed, and the latest
+        """The connection ended mid-turn: the words it showed (committed, and the latest
         hypothesis: nothing follows to agree with it), as a final update (or None)."""
-        if self.utterance is None:
-            return None
-        self.stabilizer.finalize()
-        if not self.stabilizer.committed:
-            return None
-        update = self._final_update(self.stabilizer.committed[-1].end, now)
-        self.reset()
-        return update
+        update = None
+        if self.turns.turn is not None:
+            if self.utterance is not None:
+                self.stabilizer.finalize()
+                self.turns.current.settled_words = len(self.stabilizer.committed)
+            update = self._end_turn(now)
+        self._forget()
+        return update if update is not None and update.committed else None
 
-    def reset(self) -> None:
-        """Forget the utterance in progress (control `reset`)."""
-        self.segmenter.reset()
-        self.stabilizer.reset()
-        self.requests.abandon()
+    def reset(self, now: float) -> TranscriptUpdate | None:
+        """Forget the phrase in progress (control `reset`): a turn that showed text ends with its
+        settled phrases (their final update, or None)."""
+        update = self._end_turn(now) if self.turns.turn is not None else None
+        self._forget()
+        return update
 
     # --- requests ----------------------------------------------------------------------------
 
     def finish_without_decode(self, now: float) -> TranscriptUpdate | None:
-        """Final text from the last hypothesis when it already covered all the speech
-        (`RequestPolicy.needs_no_final_decode`)."""
+        """The update due without a decode, if any: a turn that is over (its last phrase settled,
+        then the turn pause or the client's `is_final`), or the phrase's settled words when the
+        last hypothesis already covered all its speech (`RequestPolicy.needs_no_final_decode`)."""
+        if self._ended is not None:
+            ended, self._ended = self._ended, None
+            return ended
         u = self.utterance
-        if u is None or u.end is None:
+        if u is None:
+            return self._end_turn(now) if self.turns.over(self.buffer.end_sample) else None
+        if u.end is None:
             return None
         unsure = bool(self.stabilizer.tentative)
         if not self.requests.needs_no_final_decode(u.start, u.end, self.segmenter.speech_end, unsure=unsure):
@@ -174,10 +210,11 @@ class StreamTranscriber:
         request = AsrRequest(
             request_id=self.requests.next_id(),
             audio=audio,
-            # Only committed words already trimmed out of the window: words still inside it would
-            # be skipped by the decoder. (Earlier utterances' text as a prompt was measured worse,
-            # with hallucinated phrases: docs/decisions/0001.)
-            prompt=self.stabilizer.prompt(before=self._seconds(start)),
+            # Only the phrase's committed words already trimmed out of the window: words still
+            # inside it would be skipped by the decoder. (Earlier utterances' text as a prompt was
+            # measured worse, with hallucinated phrases, and so were earlier phrases' of the same
+            # turn: docs/decisions/0001, 0029.)
+            prompt=self.stabilizer.prompt(before=self._seconds(start), since=self._prompt_since),
             is_final=is_final,
             window_start=start,
             window_end=end,
@@ -192,12 +229,14 @@ class StreamTranscriber:
         """The newest request again (after a time-out), under a new id so a late answer is ignored."""
         return self.requests.retry(now)
 
-    def abandon(self) -> None:
-        """The request failed for good: drop the utterance's undecoded audio, keep its committed text."""
+    def abandon(self, now: float) -> TranscriptUpdate | None:
+        """The request failed for good: drop the phrase's undecoded audio, keep its committed text.
+        An abandoned final decode settles the phrase with the words it has (the update)."""
         pending = self.requests.abandon()
-        if pending is not None and pending.is_final:
+        if pending is not None and pending.is_final and self.utterance is not None:
             self.stabilizer.finalize()
-            self._finish_state()
+            return self._finish(now)
+        return None
 
     # --- results -----------------------------------------------------------------------------
 
@@ -214,17 +253,19 @@ class StreamTranscriber:
             self.stabilizer.finalize(parsed)
             return self._finish(now)
         update = self.stabilizer.update(parsed, window_s=self._seconds(request.window_end - request.window_start))
-        latencies = self.latency.first_appearances(self.stabilizer.committed + update.tentative, now)
+        latencies = self.latency.first_appearances(self.stabilizer.committed + update.shown, now)
         self.segmenter.trim_window(self.stabilizer.committed_end if self.stabilizer.committed else None)
-        return TranscriptUpdate(
-            self.utterance.id,
-            words_text(self.stabilizer.committed),
-            words_text(update.tentative),
-            False,
-            self._session_time(self.utterance.start),
-            self._session_time(request.window_end),
-            self._seconds(self.buffer.end_sample - request.window_end),
-            word_latencies=latencies,
+        return self._shown(
+            TranscriptUpdate(
+                self.turns.current.id,
+                words_text(self.stabilizer.committed),
+                words_text(update.shown),
+                False,
+                self._session_time(self.turns.current.start),
+                self._session_time(request.window_end),
+                self._seconds(self.buffer.end_sample - request.window_end),
+                word_latencies=latencies,
+            )
         )
 
     def lag_s(self) -> float:
@@ -232,40 +273,97 @@ class StreamTranscriber:
 
     # --- internals ---------------------------------------------------------------------------
 
-    def _started(self, utterance: Utterance) -> None:
-        self._heard_language = None
-        self.requests.start(utterance.start)
-        self.latency.start_utterance()
-        self.stabilizer.reset()
+    def _started(self, phrase: Utterance, now: float) -> None:
+        """A phrase starts: it continues the turn in progress or begins a new one (the old one's
+        final is then due)."""
+        self.requests.start(phrase.start)
+        if self.turns.turn is not None and not self.turns.continues(phrase.start):
+            self._ended = self._end_turn(now)
+        if self.turns.phrase_started(phrase.start):
+            self.stabilizer.start_phrase()
+        else:
+            self._heard_language = None
+            self.latency.start_utterance()
+            self.stabilizer.reset()
+        # Its decodes hear its own audio, and neither the audio nor the text of the turn's
+        # earlier phrases: both were measured worse (docs/decisions/0029).
+        self._prompt_since = self._seconds(phrase.start)
 
-    def _finish(self, now: float) -> TranscriptUpdate:
+    def _finish(self, now: float) -> TranscriptUpdate | None:
+        """The phrase in progress is settled (its words final): the turn's update, final if the
+        turn is over with it."""
+        turn = self.turns.current
         committed = self.stabilizer.committed
-        self.latency.first_appearances(committed, now)
-        end = committed[-1].end if committed else self._seconds(self.segmenter.current.end or self.buffer.end_sample)
-        update = self._final_update(end, now)
-        self._finish_state()
+        latencies = self.latency.first_appearances(committed, now)
+        delay = turn.final_delay
+        if len(committed) > turn.settled_words:
+            delay = self.latency.final_delay(committed[-1].end, now)
+        phrase = self.segmenter.current
+        speech_end = self.segmenter.speech_end if phrase.end is not None else self.buffer.end_sample
+        self.turns.phrase_settled(speech_end, len(committed), delay)
+        started = self.segmenter.finish()
+        ends = self.turns.over(self.buffer.end_sample) if started is None else not self.turns.continues(started.start)
+        if ends:
+            update = self._end_turn(now)
+        else:
+            update = self._shown(
+                TranscriptUpdate(
+                    turn.id,
+                    words_text(committed),
+                    "",
+                    False,
+                    self._session_time(turn.start),
+                    self._session_time(speech_end),
+                    self.lag_s(),
+                    word_latencies=latencies,
+                    final_delay=delay,
+                )
+            )
+        if started is not None:
+            self._started(started, now)
         return update
 
-    def _final_update(self, speech_end_s: float, now: float) -> TranscriptUpdate:
-        u = self.segmenter.current
+    def _end_turn(self, now: float) -> TranscriptUpdate | None:
+        """The turn is over: its final update, None if it never showed anything (nothing to end)."""
+        turn = self.turns.end()
+        committed = self.stabilizer.committed[: turn.settled_words]
+        self.stabilizer.reset()
+        if not (turn.shown or committed):
+            return None
+        self.latency.first_appearances(committed, now)
+        end = turn.speech_end if turn.speech_end is not None else self.buffer.end_sample
+        if committed:
+            end = max(end, int(committed[-1].end * self.config.sample_rate))
         return TranscriptUpdate(
-            u.id,
-            words_text(self.stabilizer.committed),
+            turn.id,
+            words_text(committed),
             "",
             True,
-            self._session_time(u.start),
-            self.session_offset_s + speech_end_s,
+            self._session_time(turn.start),
+            self._session_time(end),
             self.lag_s(),
-            final_delay=self.latency.final_delay(speech_end_s, now),
+            final_delay=self._final_delay(turn, committed, now),
             word_latency=self.latency.word_latency(),
             language=self._heard_language,
         )
 
-    def _finish_state(self) -> None:
+    def _final_delay(self, turn: Turn, committed: tuple[Word, ...], now: float) -> float | None:
+        """Its last phrase's, measured when it was settled; a turn cut short (a disconnect) now."""
+        if turn.final_delay is not None or not committed:
+            return turn.final_delay
+        return self.latency.final_delay(committed[-1].end, now)
+
+    def _forget(self) -> None:
+        self.turns.turn = None
+        self.segmenter.reset()
         self.stabilizer.reset()
-        started = self.segmenter.finish()
-        if started is not None:
-            self._started(started)
+        self.requests.abandon()
+        self._ended = None
+
+    def _shown(self, update: TranscriptUpdate) -> TranscriptUpdate:
+        if update.committed or update.tentative:
+            self.turns.current.shown = True
+        return update
 
     def _seconds(self, samples: int) -> float:
         return samples / self.config.sample_rate

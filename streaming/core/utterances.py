@@ -5,7 +5,6 @@ meanwhile queues behind it, and `finish` starts on that speech. The window is th
 audio a decode hears; it is cut at committed words when it grows long (`trim_window`).
 """
 
-import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +17,6 @@ IDLE_KEEP_S = 1.0  # audio kept before speech is confirmed, so its start is not 
 
 @dataclass
 class Utterance:
-    id: int
     start: int  # sample index (per connection)
     end: int | None = None  # set when it has ended (VAD silence, is_final, forced split)
 
@@ -34,7 +32,6 @@ class UtteranceSegmenter:
         force_split_s: float,
         max_window_s: float,
         overlap_s: float,
-        first_utterance_id: int = 1,
     ):
         self.buffer = buffer
         self.vad = vad
@@ -43,7 +40,6 @@ class UtteranceSegmenter:
         self.overlap_s = overlap_s
         self.utterance: Utterance | None = None
         self.window_start = 0
-        self._ids = itertools.count(first_utterance_id)
         self._pad = int(vad.config.speech_pad_s * buffer.sample_rate)  # the VAD's padding after speech
         self._waiting: list[SpeechStart | SpeechEnd] = []
 
@@ -144,7 +140,7 @@ class UtteranceSegmenter:
 
     def _start(self, sample: int) -> Utterance:
         start = max(sample, self.buffer.start_sample)
-        self.utterance = Utterance(id=next(self._ids), start=start)
+        self.utterance = Utterance(start=start)
         self.window_start = start
         return self.utterance
 

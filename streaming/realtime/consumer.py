@@ -189,7 +189,7 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
         elif message.command == "stats":
             await self.send_json(protocol.envelope("stats", **await self._stats()))
         elif message.command == "reset":
-            self.recognition.reset()
+            await self.recognition.reset()
             await self.send_json(protocol.status("reset"))
         elif message.command == "cancel":
             await self.replies.stop_all()

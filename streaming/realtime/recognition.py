@@ -46,6 +46,7 @@ def transcriber_config() -> TranscriberConfig:
         interval_per_round_trip=settings.UPDATE_INTERVAL_ROUND_TRIPS,
         overlap_s=settings.OVERLAP_DURATION,
         max_window_s=settings.MAX_WINDOW_DURATION,
+        turn_pause_s=settings.TURN_PAUSE,
         vad=VadConfig(threshold=settings.VAD_THRESHOLD, min_silence_s=settings.VAD_MIN_SILENCE),
     )
 
@@ -91,10 +92,13 @@ class Recognition:
             "pendingTranscriptions": len(self.transcriber.in_flight),
         }
 
-    def reset(self) -> None:
-        """The client's `reset`: drop the audio and the utterance in progress."""
-        self.transcriber.reset()
+    async def reset(self) -> None:
+        """The client's `reset`: drop the audio and the phrase in progress; a turn that showed
+        text ends (its final, with the phrases already settled)."""
         self.cancel_timeout()
+        update = self.transcriber.reset(time.monotonic())
+        if update is not None:
+            await self._on_update(update)
 
     def cancel_timeout(self) -> None:
         if self.timeout_task:
@@ -117,9 +121,9 @@ class Recognition:
             samples = pcm16_to_float32(chunk.pcm)
             if self.resampler is not None:
                 samples = self.resampler.process(samples)
-            was_speaking = self.transcriber.in_utterance
+            turn_before = self.transcriber.utterance_id
             self.transcriber.feed(samples, time.monotonic())
-            if self.transcriber.in_utterance and not was_speaking:
+            if self.transcriber.utterance_id not in (None, turn_before):
                 await self.on_speech_start()
             seconds = len(chunk.pcm) / 2 / self.input_rate
             metrics.audio_received(seconds)
@@ -131,9 +135,9 @@ class Recognition:
 
     async def _request_asr(self) -> None:
         now = time.monotonic()
-        final = self.transcriber.finish_without_decode(now)
-        if final is not None:
-            await self._on_update(final)
+        # A turn that was over, then the phrase that followed it settled: one call each.
+        while (update := self.transcriber.finish_without_decode(now)) is not None:
+            await self._on_update(update)
         request = self.transcriber.next_request(now)
         if request is None:
             return
@@ -172,10 +176,12 @@ class Recognition:
             assert again is not None  # `pending` is still in flight: nothing was awaited since
             await self._send_asr(again)
             return
-        self.transcriber.abandon()
+        update = self.transcriber.abandon(time.monotonic())
         await self.link.send_json(
             protocol.error("asr_timeout", "Speech recognition did not answer in time; audio was skipped.")
         )
+        if update is not None:
+            await self._on_update(update)
 
     async def on_result(self, result: AsrResult) -> None:
         """A worker's answer."""
@@ -183,8 +189,10 @@ class Recognition:
             pending = self.transcriber.pending
             if pending is not None and pending.request_id == result.request_id:
                 self.cancel_timeout()
-                self.transcriber.abandon()
+                update = self.transcriber.abandon(time.monotonic())
                 await self.link.send_json(protocol.error("asr_failed", f"Speech recognition failed: {result.error}"))
+                if update is not None:
+                    await self._on_update(update)
             return
         update = self.transcriber.on_result(result.request_id, result.segments, time.monotonic())
         if update is None:
@@ -198,7 +206,8 @@ class Recognition:
         entry_id = await self._persist_utterance(update) if update.is_final else None
         if entry_id is not None:
             metrics.utterance_finished(update.end - update.start, update.final_delay)
-        if update.committed or update.tentative:
+        # A final goes even with no text: the turn showed guesses, and the page clears them.
+        if update.committed or update.tentative or update.is_final:
             await self.link.send_json(self._transcription_message(update, entry_id))
         if entry_id is not None:
             await self.on_final_text(update.committed)

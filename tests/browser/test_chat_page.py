@@ -247,6 +247,11 @@ def test_refusals_and_failures_are_explained(live, chromium, artifacts):
     expect(page.locator("#lag-warning")).to_have_text("The server is 3.5 s behind; the transcript may arrive late.")
     server_says(page, {"type": "transcription", "data": {**lagging, "lag": 0.2}})
     expect(page.locator("#lag-warning")).to_be_hidden()
+    expect(page.locator("#live-utterance .tentative")).to_have_text("hello")
+    # The guess was not speech: the utterance ends with an empty final, and the guess goes.
+    empty_final = {**lagging, "tentative": "", "is_final": True, "lag": 0.0, "entry_id": None}
+    server_says(page, {"type": "transcription", "data": empty_final})
+    expect(page.locator("#live-utterance")).to_be_hidden()
     server_says(page, {"type": "error", "data": {"code": "text_too_long", "message": "data.text is too long."}})
     expect(page.locator("#notice-text")).to_have_text("Server error: data.text is too long.")
 
@@ -316,7 +321,8 @@ def tutor(tmp_path):
     threading.Thread(target=model.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{model.server_port}/v1/chat/completions"
     try:
-        with embedded_server(tmp_path, RESPONDER="openai", RESPONDER_URL=url) as running:
+        # JFK's pauses (about 1 s) end turns only under a turn pause this short: several utterances.
+        with embedded_server(tmp_path, RESPONDER="openai", RESPONDER_URL=url, TURN_PAUSE="0.6") as running:
             yield running
     finally:
         model.shutdown()

@@ -2,7 +2,11 @@
 worker, through the in-memory layer (in-process workers) and Redis (a separate worker process)."""
 
 import asyncio
+import contextlib
 import math
+import os
+import re
+import signal
 import time
 
 import numpy as np
@@ -120,6 +124,47 @@ async def test_jfk_through_redis_and_a_worker_process(user, worker_process):
     assert heartbeat.model == "tiny.en, base" and heartbeat.device == "cpu"  # `asr`: every model's channels
 
 
+def repeated_phrases(text: str, n: int = 4) -> list[str]:
+    """The word n-grams that occur more than once in `text` (JFK says none twice)."""
+    words = re.sub(r"[^a-z' ]", " ", text.lower()).split()
+    grams = [" ".join(words[i : i + n]) for i in range(len(words) - n + 1)]
+    return sorted({g for g in grams if grams.count(g) > 1})
+
+
+async def test_a_worker_killed_mid_utterance_and_restarted_doubles_nothing(user, settings):
+    """The ASR worker process dies (SIGKILL) while JFK is speaking, with a decode in flight, and a
+    new one starts: the lost requests time out and go again, answers cover audio already
+    committed, yet the saved text says each phrase once and every utterance ends with one final."""
+    settings.ASR_TIMEOUT = 4.0  # the request the dead worker took is retried soon
+    session = await sync_to_async(make_session)(user)
+    audio = np.concatenate([silence(0.5), jfk_audio(), silence(2.0)])
+    cut = int(16000 * 5.0)  # "... ask not what your" : the first phrase settled, the next one going
+    workers = contextlib.ExitStack()
+    first = await sync_to_async(workers.enter_context)(asr_worker_process("asr"))
+    communicator, _, _ = await open_socket(session.id, token=await sync_to_async(token_for)(user))
+    try:
+        await stream(communicator, audio[:cut], pace=0.1)  # real time: decodes are in flight
+        os.kill(first.pid, signal.SIGKILL)
+        await sync_to_async(first.wait)()
+        await sync_to_async(workers.enter_context)(asr_worker_process("asr"))
+        await stream(communicator, audio[cut:])
+        messages = await collect_until_final(communicator, after_s=JFK_END_S, timeout=90)
+        await communicator.disconnect()
+    finally:
+        await sync_to_async(workers.close)()
+    transcriptions = [m["data"] for m in messages if m["type"] == "transcription"]
+    finals_per_utterance: dict[int, int] = {}
+    for t in transcriptions:
+        finals_per_utterance[t["utterance_id"]] = finals_per_utterance.get(t["utterance_id"], 0) + t["is_final"]
+    assert set(finals_per_utterance.values()) == {1}, finals_per_utterance
+    assert_committed_never_revised(messages)
+    entries = await sync_to_async(list)(ConversationEntry.objects.filter(session=session).order_by("sequence"))
+    saved = " ".join(e.text for e in entries)
+    assert saved == " ".join(t for t in final_texts(messages) if t)
+    assert repeated_phrases(saved) == [], saved
+    assert has_jfk_phrase(saved), saved
+
+
 BAD_INPUTS = [
     ("{oops", "invalid_json"),
     ('{"type": "shout"}', "unknown_type"),
@@ -199,8 +244,9 @@ async def test_silence_and_noise_produce_nothing(memory_layer, user):
 
 
 async def test_piper_sentences_with_pauses_become_one_entry_each(memory_layer, user):
+    """Pauses longer than TURN_PAUSE end the turn: one utterance and entry per sentence."""
     sentences = ["The cat sat on the warm mat.", "Please open your math book.", "We will read a story today."]
-    parts = [part for sentence in sentences for part in (piper_speech(sentence), silence(1.2))]
+    parts = [part for sentence in sentences for part in (piper_speech(sentence), silence(2.0))]
     session = await sync_to_async(make_session)(user)
     async with in_process_workers(("asr",)):
         communicator, _, _ = await open_socket(session.id, token=await sync_to_async(token_for)(user))
@@ -214,6 +260,29 @@ async def test_piper_sentences_with_pauses_become_one_entry_each(memory_layer, u
         assert wer(expected, got) <= 0.2, (expected, got)
     entries = await sync_to_async(list)(ConversationEntry.objects.filter(session=session).order_by("sequence"))
     assert [e.text for e in entries] == finals
+
+
+async def test_pauses_shorter_than_the_turn_pause_keep_one_utterance(memory_layer, user):
+    """A speaker who pauses to think (0.8 s, longer than the 0.6 s that settles a phrase) stays in
+    one utterance: each phrase's words become final in a non-final update, and one final with
+    the whole turn ends it."""
+    sentences = ["The cat sat on the warm mat.", "Please open your math book.", "We will read a story today."]
+    parts = [part for sentence in sentences for part in (piper_speech(sentence), silence(0.8))]
+    session = await sync_to_async(make_session)(user)
+    async with in_process_workers(("asr",)):
+        communicator, _, _ = await open_socket(session.id, token=await sync_to_async(token_for)(user))
+        await stream(communicator, np.concatenate([silence(0.5), *parts, silence(1.5)]))
+        messages = await collect_until_final(communicator)
+        await communicator.disconnect()
+    transcriptions = [m["data"] for m in messages if m["type"] == "transcription"]
+    assert {t["utterance_id"] for t in transcriptions} == {transcriptions[0]["utterance_id"]}
+    assert_committed_never_revised(messages)
+    settled = [t for t in transcriptions if not t["is_final"] and t["committed"] and not t["tentative"]]
+    assert len(settled) >= 2, "the phrases' words become final before the turn ends"
+    (final,) = final_texts(messages)
+    assert wer(" ".join(sentences), final) <= 0.2, final
+    entries = await sync_to_async(list)(ConversationEntry.objects.filter(session=session))
+    assert [e.text for e in entries] == [final]
 
 
 async def test_reconnect_continues_the_session(memory_layer, user):

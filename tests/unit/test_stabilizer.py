@@ -347,3 +347,44 @@ def test_streaming_jfk_matches_offline_quality_without_doubled_words(engine, jfk
     assert wer(JFK_TEXT, streamed) <= wer(JFK_TEXT, offline) + 0.05, streamed
     words = normalise(streamed).split()
     assert all(a != b for a, b in zip(words, words[1:], strict=False)), streamed
+
+
+# --- stock phrases and audio-time de-duplication ----------------------------------------------
+
+
+def test_a_stock_phrase_is_not_shown_as_a_guess_but_commits_once_two_decodes_agree():
+    """Whisper writes "Thank you." over speech onsets: as a tentative guess it is held back (the
+    rest of the guess shows); a student who says it sees it once two decodes agree."""
+    stab = LocalAgreementStabilizer()
+    first = stab.update([seg(make_words("ask thank you"))], window_s=3.0)
+    assert texts(first.tentative) == ["ask", "thank", "you"] and texts(first.shown) == ["ask"]
+    second = stab.update([seg(make_words("ask thank you not"))], window_s=3.5)
+    assert texts(second.committed) == ["ask", "thank", "you"] and texts(second.shown) == ["not"]
+
+
+def test_a_stock_phrase_in_the_last_decode_of_a_phrase_is_final():
+    stab = LocalAgreementStabilizer()
+    stab.update([seg(make_words("thank you"))], window_s=1.0)
+    assert texts(stab.finalize()) == ["thank", "you"]  # a real "thank you" is not lost
+
+
+def test_a_late_answer_over_committed_audio_is_dropped_by_audio_time_whatever_its_text():
+    """After a retry or a worker restart an answer re-hears committed audio, its words drifted
+    late and spelled differently ("fellows"): they lie mostly inside committed audio, so they
+    are dropped by time; matching the committed tail by text alone would have doubled them."""
+    stab = committed_through_fellow()  # "and so my fellow": committed audio ends at 1.9 s
+    drifted = make_words("and so by fellows", start=0.15) + make_words("americans", start=2.2)
+    update = stab.update([seg(drifted)])
+    assert texts(update.tentative) == ["americans"]
+
+
+def test_a_phrase_that_repeats_the_words_before_its_pause_keeps_them():
+    """The next phrase of a turn is decoded from its own audio: its first words repeating the
+    committed tail are new speech, not a re-decoded seam."""
+    stab = LocalAgreementStabilizer()
+    stab.finalize([seg(make_words("no"))])  # the first phrase ends: "no" (0.0-0.4 s)
+    stab.start_phrase()
+    again = make_words("no more", start=1.2)  # 0.8 s later, within the turn
+    stab.update([seg(again)], window_s=2.0)
+    stab.update([seg(again)], window_s=2.5)
+    assert words_text(stab.committed) == "no no more"

@@ -132,9 +132,15 @@ def test_final_without_decode_from_a_partial_that_heard_the_whole_pause_padding(
     final decode would hear, so its words are final even where they were still tentative."""
     t, clock, second = end_after_two_partials(0.35)
     assert second.window_end >= t.utterance.end
+    settled = t.finish_without_decode(clock[0])
+    assert settled is not None and not settled.is_final and settled.committed == "And so my fellow Americans."
+    assert settled.tentative == "" and settled.final_delay is not None  # the words are final now
+    assert t.next_request(clock[0]) is None and t.in_utterance  # the turn may go on
+    feed(t, silence(0.5), clock)  # the silence reaches the turn pause
     final = t.finish_without_decode(clock[0])
     assert final is not None and final.is_final and final.committed == "And so my fellow Americans."
-    assert t.next_request(clock[0]) is None and not t.in_utterance
+    assert final.utterance_id == settled.utterance_id and final.final_delay == settled.final_delay
+    assert not t.in_utterance and t.finish_without_decode(clock[0]) is None
 
 
 def test_final_decode_when_the_last_partial_stopped_at_the_speech_end():
@@ -161,11 +167,11 @@ def test_a_pause_sends_a_closing_partial_so_the_final_needs_no_decode():
     the pause ends the utterance, that partial heard all a final decode would."""
     t = StreamTranscriber(TranscriberConfig(min_interval_s=5.0, max_interval_s=5.0))  # no timed partial in 3 s
     clock = [0.0]
-    audio = speech_then_silence()
+    audio = np.concatenate([speech_then_silence(), silence(0.5)])
     finals = []
     for i in range(0, len(audio), 1600):
         feed(t, audio[i : i + 1600], clock)
-        finals += [f for f in [t.finish_without_decode(clock[0])] if f is not None]
+        finals += [f for f in [t.finish_without_decode(clock[0])] if f is not None and f.is_final]
         request = t.next_request(clock[0])
         if request is not None:
             assert not request.is_final, "the closing partial already heard the whole utterance"
@@ -320,7 +326,7 @@ def test_retry_and_abandon():
     again = t.retry(clock[0])
     assert again.request_id != first.request_id and np.array_equal(again.audio, first.audio)
     assert t.on_result(first.request_id, [], clock[0]) is None  # the timed-out id is stale now
-    t.abandon()
+    assert t.abandon(clock[0]) is None  # a partial: nothing is settled
     assert t.pending is None
 
 
@@ -401,8 +407,133 @@ def test_is_final_reaches_speech_queued_behind_a_pending_final():
         if request is None:
             break
         offset = request.window_start / RATE
-        update = t.on_result(request.request_id, [seg([(0.1, 0.3, f" u{request.window_start}")])], clock[0])
+        heard = len(request.audio) / RATE  # a word at the end of each window: the new speech
+        update = t.on_result(
+            request.request_id, [seg([(heard - 0.3, heard - 0.1, f" u{request.window_start}")])], clock[0]
+        )
         assert offset >= 0
         if update and update.is_final:
             finals.append(update)
-    assert len(finals) == 2 and not t.in_utterance
+    # JFK's pause after "Americans" is shorter than the turn pause: one turn of two phrases.
+    assert len(finals) == 1 and len(finals[0].committed.split()) == 2 and not t.in_utterance
+
+
+# --- turns -----------------------------------------------------------------------------------
+
+
+def ask_not(pause_s: float) -> list[tuple[float, float, str]]:
+    """The second phrase's words in `two_phrases(pause_s)` (absolute times)."""
+    start = 2.7 + pause_s
+    return [(start, start + 0.3, " ask"), (start + 0.3, start + 0.8, " not.")]
+
+
+def run_scripted(t: StreamTranscriber, audio: np.ndarray, words: list[tuple[float, float, str]]) -> list:
+    """Stream `audio` in 100 ms steps; every request is answered at once with the words inside
+    its window. All updates."""
+    clock, updates = [0.0], []
+    for i in range(0, len(audio), 1600):
+        feed(t, audio[i : i + 1600], clock)
+        while (done := t.finish_without_decode(clock[0])) is not None:
+            updates.append(done)
+        request = t.next_request(clock[0])
+        if request is not None:
+            start, end = request.window_start / RATE, request.window_end / RATE
+            heard = [(a - start, b - start, w) for a, b, w in words if a >= start - 0.05 and b <= end]
+            updates.append(t.on_result(request.request_id, [seg(heard)] if heard else [], clock[0] + 0.05))
+    return [u for u in updates if u is not None]
+
+
+def two_phrases(pause_s: float) -> np.ndarray:
+    """ "And so my fellow Americans" (its speech ends at 2.7 s), `pause_s` of silence, "ask not"."""
+    ask_not_audio = jfk_audio()[int(3.1 * RATE) : int(4.5 * RATE)]  # its speech starts 0.23 s in
+    return np.concatenate(
+        [silence(0.5), jfk_audio()[: int(2.3 * RATE)], silence(pause_s - 0.33), ask_not_audio, silence(2.0)]
+    )
+
+
+def test_a_pause_shorter_than_the_turn_pause_keeps_one_utterance():
+    """The first phrase's words become final at its pause (a non-final update, nothing
+    tentative, with its final delay); the second continues the same utterance; one final holds
+    both, once the silence has lasted the turn pause."""
+    t = StreamTranscriber(TranscriberConfig())
+    updates = run_scripted(t, two_phrases(0.9), FELLOW_AMERICANS + ask_not(0.9))
+    assert {u.utterance_id for u in updates} == {1}
+    settled = [u for u in updates if not u.is_final and u.final_delay is not None]
+    assert settled[0].committed == "And so my fellow Americans." and settled[0].tentative == ""
+    finals = [u for u in updates if u.is_final]
+    assert [f.committed for f in finals] == ["And so my fellow Americans. ask not."]
+    committed = [u.committed for u in updates]
+    assert all(b.startswith(a) for a, b in zip(committed, committed[1:], strict=False))  # never revised
+    assert finals[0].final_delay is not None and finals[0].final_delay < 1.0  # when its words were final
+    assert not t.in_utterance
+
+
+def test_the_next_phrase_of_a_turn_is_decoded_without_the_earlier_ones():
+    """Its window starts at its own speech and its prompt holds no earlier text: the audio and
+    the text of the phrases before it were both measured worse (docs/decisions/0029)."""
+    t = StreamTranscriber(TranscriberConfig())
+    requests = []
+    next_request = t.next_request
+
+    def spy(now: float):
+        request = next_request(now)
+        if request is not None:
+            requests.append(request)
+        return request
+
+    t.next_request = spy  # type: ignore[method-assign]
+    run_scripted(t, two_phrases(0.9), FELLOW_AMERICANS + ask_not(0.9))
+    second = [r for r in requests if r.window_end > 3.7 * RATE]
+    assert second and all(r.window_start >= 3.0 * RATE for r in second)
+    assert all(r.prompt == "" for r in requests)
+
+
+def test_a_long_pause_ends_the_utterance():
+    t = StreamTranscriber(TranscriberConfig())
+    late_ask_not = [(5.0, 5.3, " ask"), (5.3, 5.7, " not.")]  # the VAD hears it start late after a long pause
+    updates = run_scripted(t, two_phrases(1.8), FELLOW_AMERICANS + late_ask_not)
+    finals = [u for u in updates if u.is_final]
+    assert [(f.utterance_id, f.committed) for f in finals] == [(1, "And so my fellow Americans."), (2, "ask not.")]
+
+
+def test_a_turn_whose_guesses_were_not_speech_ends_with_an_empty_final():
+    """Partials showed a guess; the final decode hears nothing: the final still comes, empty,
+    so the page clears the guess. A turn that showed nothing ends silently."""
+    t = StreamTranscriber(TranscriberConfig())
+    clock = [0.0]
+    feed(t, np.concatenate([silence(0.5), jfk_audio()[: int(1.0 * RATE)]]), clock)
+    request = t.next_request(clock[0])
+    shown = t.on_result(request.request_id, [seg([(0.2, 0.5, " Hmm")])], clock[0])
+    assert shown.tentative == "Hmm"
+    t.end_utterance()
+    final_request = t.next_request(clock[0])
+    final = t.on_result(final_request.request_id, [], clock[0])
+    assert final is not None and final.is_final and final.committed == "" and final.utterance_id == 1
+
+    quiet = StreamTranscriber(TranscriberConfig())
+    feed(quiet, np.concatenate([silence(0.5), jfk_audio()[: int(1.0 * RATE)]]), clock)
+    request = quiet.next_request(clock[0])
+    assert quiet.on_result(request.request_id, [], clock[0]).tentative == ""
+    quiet.end_utterance()
+    assert quiet.on_result(quiet.next_request(clock[0]).request_id, [], clock[0]) is None
+
+
+def test_an_abandoned_final_decode_still_ends_the_phrase_with_its_words():
+    t = StreamTranscriber(TranscriberConfig())
+    clock = [0.0]
+    feed(t, np.concatenate([silence(0.5), jfk_audio()[: int(1.5 * RATE)]]), clock)
+    answer(t, t.next_request(clock[0]), FELLOW_AMERICANS[:2], clock)
+    t.end_utterance()
+    assert t.next_request(clock[0]).is_final
+    final = t.abandon(clock[0])  # the retry timed out too
+    assert final is not None and final.is_final and final.committed == "And so"
+
+
+def test_reset_ends_the_turn_with_its_settled_phrases_only():
+    t = StreamTranscriber(TranscriberConfig())
+    audio = two_phrases(0.9)
+    updates = run_scripted(t, audio[: int(4.3 * RATE)], FELLOW_AMERICANS + ask_not(0.9))  # into "not"
+    assert updates[-1].utterance_id == 1 and t.utterance is not None
+    final = t.reset(4.4)
+    assert final is not None and final.is_final and final.committed == "And so my fellow Americans."
+    assert not t.in_utterance and t.reset(4.5) is None
