@@ -77,10 +77,11 @@ def stream(clip: Clip, engine: AsrEngine, *, busy: bool, rtt: float) -> SimRun:
                     run.show(update, now)
                 if update is not None and update.is_final:
                     run.finals.append((update, True))
-            final = transcriber.finish_without_decode(now)
-            if final is not None:
-                run.show(final, now)
-                run.finals.append((final, False))
+            settled = transcriber.finish_without_decode(now)  # a phrase's words settle, or the turn ends
+            if settled is not None:
+                run.show(settled, now)
+                if settled.is_final:
+                    run.finals.append((settled, False))
             request = transcriber.next_request(now)
             if request is None:
                 break
