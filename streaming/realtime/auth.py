@@ -40,14 +40,17 @@ class TokenAuthMiddleware:
 
 
 class TokenAwareOriginValidator(OriginValidator):
-    """Channels' AllowedHostsOriginValidator, except token clients without an Origin pass."""
+    """Channels' AllowedHostsOriginValidator, except clients that present a token without an Origin
+    pass: a valid token needs no Origin, and a bad one is refused by the consumer with the
+    documented close 4401 `invalid_token` (docs/protocol.md) rather than a bare handshake 403.
+    Browsers always send an Origin, so their cookie is still checked against ALLOWED_HOSTS."""
 
     def __init__(self, application):
         super().__init__(application, settings.ALLOWED_HOSTS)
 
     async def __call__(self, scope, receive, send):
         has_origin = any(name == b"origin" for name, _ in scope.get("headers", []))
-        if scope.get("auth_method") == "token" and not has_origin:
+        if scope.get("auth_method") in ("token", "invalid_token") and not has_origin:
             return await self.application(scope, receive, send)
         return await super().__call__(scope, receive, send)
 
