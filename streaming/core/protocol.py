@@ -133,7 +133,10 @@ def _text_request(data: dict) -> TextRequest:
             "characters).",
             field="language",
         )
-    return TextRequest(text=_field(data, "text", str, required=True), language=language)
+    text = _field(data, "text", str, required=True)
+    if "\x00" in text:  # neither speakable nor storable (PostgreSQL text refuses NUL)
+        raise ProtocolError("invalid_field", "data.text must not contain NUL characters.", field="text")
+    return TextRequest(text=text, language=language)
 
 
 def parse_text_frame(raw: str, *, max_chunk_bytes: int) -> ClientMessage:

@@ -60,6 +60,7 @@ def test_text_request_and_control():
         ({"type": "audio_chunk", "data": {"audio_data": "0000", "chunk_index": 1.5}}, "invalid_field"),
         ({"type": "text_request", "data": {}}, "invalid_field"),
         ({"type": "text_request", "data": {"text": ["a"]}}, "invalid_field"),
+        ({"type": "text_request", "data": {"text": "a\x00b"}}, "invalid_field"),
         ({"type": "control", "data": {"command": "explode"}}, "unknown_command"),
         ({"type": "control", "data": {}}, "invalid_field"),
     ],
