@@ -6,8 +6,9 @@ from collections.abc import Callable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, TypedDict
 
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import BadRequest, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 MAX_JSON_BODY = 64 * 1024
+# Django's refusals of a body it cannot parse as a form (the CSRF check of a cookie-authenticated
+# request reads it): HTML 400 pages unless the API answers them.
+UNPARSEABLE_BODY = (MultiPartParserError, TooManyFieldsSent, TooManyFilesSent, BadRequest)
 
 
 class Error(TypedDict):
@@ -113,6 +117,8 @@ def api_view(methods: dict[str, Callable[..., JsonResponse]]) -> Callable[..., H
             return error_response(error)
         except RequestDataTooBig:  # DATA_UPLOAD_MAX_MEMORY_SIZE, met before MAX_JSON_BODY is
             return error_response(payload_too_large())
+        except UNPARSEABLE_BODY:
+            return error_response(ServiceError("invalid_body", "The request body could not be parsed."))
 
     functools.update_wrapper(view, next(iter(methods.values())))
     return view

@@ -90,6 +90,17 @@ def test_bodies_over_the_upload_limit_are_413_json(user):
     assert_json_error(response, 413, "payload_too_large")
 
 
+def test_unparseable_form_bodies_are_400_json(user):
+    """A cookie-authenticated POST is CSRF-checked, which parses a form body: a broken multipart
+    body was Django's HTML 400."""
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(user)
+    browser.get("/chat/")
+    for content_type in ("multipart/form-data; boundary=x", "multipart/form-data"):
+        response = browser.post(f"{API}/sessions", data=b"[" * 512 + b"]" * 512, content_type=content_type)
+        assert_json_error(response, 400, "invalid_body")
+
+
 # --- R5: paths and methods --------------------------------------------------------------------
 
 
