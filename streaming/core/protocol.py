@@ -116,12 +116,12 @@ def _decode_audio(data: dict, max_bytes: int) -> bytes:
     return check_pcm_size(pcm, max_bytes)
 
 
-def check_text_size(raw: str, max_chunk_bytes: int) -> str:
-    # Characters, not bytes: a cheap lower bound, enough to refuse before parsing.
-    limit = max_text_frame(max_chunk_bytes)
-    if len(raw) > limit:
-        raise ProtocolError("chunk_too_large", f"A text message may be at most {limit} bytes.", limit=limit)
-    return raw
+def check_frame_size(size: int, *, binary: bool, max_chunk_bytes: int) -> None:
+    """Refuse an oversize message before anything else is done with it. A text message's size is
+    in characters: a lower bound of its bytes, enough to refuse before parsing."""
+    limit = max_chunk_bytes if binary else max_text_frame(max_chunk_bytes)
+    if size > limit:
+        raise ProtocolError("chunk_too_large", f"A message may be at most {limit} bytes.", limit=limit)
 
 
 def _text_request(data: dict) -> TextRequest:
@@ -144,7 +144,7 @@ def parse_text_frame(raw: str, *, max_chunk_bytes: int) -> ClientMessage:
 
     Error messages never quote the client's strings: they may be huge, or not encodable.
     """
-    check_text_size(raw, max_chunk_bytes)
+    check_frame_size(len(raw), binary=False, max_chunk_bytes=max_chunk_bytes)
     try:
         message = json.loads(raw)
     except (ValueError, RecursionError):  # deep nesting exhausts the parser's recursion

@@ -144,15 +144,15 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.session is None:
             return
+        binary = bytes_data is not None
+        size = len(bytes_data) if bytes_data is not None else len(text_data or "")
         try:
             # Size first: an oversize message is refused as such, whatever the rate.
-            if bytes_data is not None:
-                chunk = protocol.AudioChunk(protocol.check_pcm_size(bytes_data, settings.MAX_CHUNK_SIZE))
-            else:
-                protocol.check_text_size(text_data or "", settings.MAX_CHUNK_SIZE)
-            if not self.limits.allow(len(bytes_data) if bytes_data is not None else len(text_data or "")):
+            protocol.check_frame_size(size, binary=binary, max_chunk_bytes=settings.MAX_CHUNK_SIZE)
+            if not self.limits.allow(size):
                 raise protocol.ProtocolError("rate_limited", "Too many messages or bytes per second; slow down.")
             if bytes_data is not None:
+                chunk = protocol.AudioChunk(protocol.check_pcm_size(bytes_data, settings.MAX_CHUNK_SIZE))
                 await self.recognition.on_audio(chunk)
             else:
                 await self._dispatch(
