@@ -6,6 +6,9 @@ PORT ?= 8000
 # The embedded run is a local run: DEBUG on, SECRET_KEY generated and kept in var/. Two malloc
 # arenas keep an hour-long session's memory flat (docs/decisions/0010).
 RUN_ENV := DEBUG=$${DEBUG:-1} MALLOC_ARENA_MAX=$${MALLOC_ARENA_MAX:-2}
+# daphne's default 1 MiB WebSocket limit would cut the protocol's largest message, a hex audio_chunk
+# of MAX_CHUNK_SIZE audio bytes (docs/decisions/0034-websocket-message-size.md).
+DAPHNE_LIMITS := --websocket-max-message-size 4194304 --websocket-max-frame-size 4194304
 
 .PHONY: install run test lint bench browser migrate models clean
 
@@ -28,7 +31,7 @@ models: install
 run: migrate models
 	@$(RUN_ENV) $(PY) manage.py bootstrap
 	@echo "LLB Voice is starting on http://$(HOST):$(PORT)/  (admin: http://$(HOST):$(PORT)/admin/)"
-	$(RUN_ENV) $(VENV)/bin/daphne -b $(HOST) -p $(PORT) llb.asgi:application
+	$(RUN_ENV) $(VENV)/bin/daphne -b $(HOST) -p $(PORT) $(DAPHNE_LIMITS) llb.asgi:application
 
 # Debian's Chromium for the browser tests (never a downloaded browser build), with CJK fonts
 # so the Chinese page renders.

@@ -1,10 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from streaming.web import api as api_views
 from streaming.web import health as ops
 from streaming.web import pages
+from streaming.web.http_api import api_not_found
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -18,4 +19,5 @@ urlpatterns = [
     path("healthz", ops.healthz, name="healthz"),
     path("readyz", ops.readyz, name="readyz"),
     path("metrics", ops.metrics, name="metrics"),
+    re_path(r"^api/", api_not_found),  # last: whatever else is under /api/ gets a JSON 404
 ]

@@ -30,7 +30,7 @@ from school.models import Classroom
 from school.roles import is_operator, is_teacher
 from sessions_admin import charts
 from sessions_admin.models import ServiceHealth
-from streaming import live_stats, services
+from streaming import live_stats, selectors, services
 from streaming.core.audio import SAMPLE_RATE
 from streaming.errors import ServiceError
 from streaming.models import (
@@ -184,10 +184,8 @@ class ClassroomFilter(admin.SimpleListFilter):
         return [(str(c.pk), c.name) for c in classes]
 
     def queryset(self, request, queryset):
-        value = self.value()
-        if value and value.isdigit():
-            return queryset.filter(owner__classrooms__pk=int(value))
-        return queryset
+        pk = selectors.parse_id(self.value())  # a malformed value filters nothing, never a 500
+        return queryset if pk is None else queryset.filter(owner__classrooms__pk=pk)
 
 
 def _end_sessions(queryset: QuerySet, status: str) -> int:

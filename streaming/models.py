@@ -6,11 +6,14 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
+
+from streaming.core.protocol import LANGUAGE_TAG_MAX_LENGTH, is_language_tag
 
 
 class SessionStatus(models.TextChoices):
@@ -91,7 +94,7 @@ class ConversationEntry(models.Model):
     sequence = models.PositiveIntegerField(_("number"))
     role = models.CharField(_("speaker"), max_length=16, choices=EntryRole.choices)
     text = models.TextField(_("text"))
-    language = models.CharField(_("language"), max_length=16, default="en")
+    language = models.CharField(_("language"), max_length=LANGUAGE_TAG_MAX_LENGTH, default="en")
     audio_duration = models.FloatField(_("audio length (s)"), default=0.0)
     audio_start = models.FloatField(_("audio start (s)"), null=True, blank=True)  # seconds in the session's audio
     audio_end = models.FloatField(_("audio end (s)"), null=True, blank=True)
@@ -114,6 +117,12 @@ class ConversationEntry(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.sequence} {self.get_role_display()}: {self.text[:40]}"
+
+    def clean(self) -> None:
+        """The language is a tag that fits its column: a longer one would fail the insert itself,
+        after the reply was spoken."""
+        if not is_language_tag(self.language):
+            raise ValidationError({"language": _("Not a language tag such as 'en' or 'zh-CN'.")})
 
 
 def hash_token(raw: str) -> str:

@@ -132,12 +132,25 @@ def entry_dict(entry: ConversationEntry) -> Entry:
     }
 
 
+def parse_id(raw: str | None, maximum: int = 2**63 - 1) -> int | None:
+    """A query parameter as a whole number from 0 to `maximum`, or None.
+
+    ASCII digits only: `str.isdigit` also accepts "²", which `int` refuses, and `int` refuses
+    more than 4300 digits, so both are checked before converting.
+    """
+    if raw is None or not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(maximum)):
+        return None
+    value = int(raw)
+    return value if value <= maximum else None
+
+
 def _positive_int(raw: str | None, field: str, default: int, maximum: int) -> int:
     if raw in (None, ""):
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    value = parse_id(raw, maximum)
+    if value is None or value < 1:
         raise invalid_field(field, f"{field} must be an integer from 1 to {maximum}.")
-    return int(raw)
+    return value
 
 
 def entries_page(session: StreamingSession, page: str | None, page_size: str | None) -> EntryPage:

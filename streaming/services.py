@@ -185,13 +185,14 @@ def add_entry(session_id, *, role: str, text: str, language: str, **timing: floa
 
     `timing`: audio_duration, audio_start, audio_end, latency, word_latency (see the model).
     """
+    entry = ConversationEntry(session_id=session_id, role=role, text=text, language=language, **timing)
+    entry.clean()
     for _ in range(5):
         try:
             with transaction.atomic():
                 last = ConversationEntry.objects.filter(session_id=session_id).aggregate(m=Max("sequence"))["m"]
-                entry = ConversationEntry.objects.create(
-                    session_id=session_id, sequence=(last or 0) + 1, role=role, text=text, language=language, **timing
-                )
+                entry.sequence = (last or 0) + 1
+                entry.save(force_insert=True)
             StreamingSession.objects.filter(pk=session_id).update(last_activity_at=timezone.now())
             return entry
         except IntegrityError:

@@ -13,6 +13,19 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 DAPHNE = Path(sys.executable).parent / "daphne"
+# As in the Makefile and docs/deployment.md: daphne's default 1 MiB would cut the protocol's
+# largest message (docs/decisions/0034-websocket-message-size.md).
+WEBSOCKET_LIMIT = 4 * 1024 * 1024
+
+
+def daphne_command(port: int) -> list[str]:
+    limit = str(WEBSOCKET_LIMIT)
+    return [
+        str(DAPHNE),
+        *("-b", "127.0.0.1", "-p", str(port)),
+        *("--websocket-max-message-size", limit, "--websocket-max-frame-size", limit),
+        "llb.asgi:application",
+    ]
 
 
 def free_port() -> int:
@@ -50,7 +63,7 @@ def running_server(env: dict):
     port = free_port()
     log = open(Path(env.get("LLB_DATA_DIR", "/tmp")) / f"daphne-{port}.log", "w")  # noqa: SIM115
     process = subprocess.Popen(
-        [str(DAPHNE), "-b", "127.0.0.1", "-p", str(port), "llb.asgi:application"],
+        daphne_command(port),
         cwd=ROOT,
         env=env,
         stdout=log,

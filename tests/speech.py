@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 JFK_PATH = SHARED_DATA / "jfk.flac"
 JFK_TEXT = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
+JFK_END_S = 10.5  # with 0.5 s of leading silence, the last words end after this
 
 
 # Mandarin clips of the shared set and their references (../shared/data/README.md).

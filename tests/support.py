@@ -58,6 +58,19 @@ async def open_socket(session_id, token: str | None = None, origin: bytes | None
     return communicator, connected, first
 
 
+def production_env(**extra: str) -> dict:
+    """The environment of a process a test starts (runworker, daphne): this run's test database
+    and Redis prefix, so it shares the test's data and channel layer, as in production."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "TEST_DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{connection.settings_dict['NAME']}",
+        "CHANNEL_PREFIX": settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
+        "WORKER_HEARTBEAT_INTERVAL": "1",
+        **extra,
+    }
+
+
 def asr_worker_process(*channels: str):
     """An ASR worker process (see `worker_process`)."""
     return worker_process(*channels)
@@ -69,13 +82,7 @@ def worker_process(*channels: str, kind: str = "asr"):
     `kind` heartbeat is in the test database. Its output goes to a file (a pipe nobody reads would
     fill and stall it) and is printed when it stops, for the test's report; `process.output()`
     reads it so far."""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "TEST_DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{connection.settings_dict['NAME']}",
-        "CHANNEL_PREFIX": settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
-        "WORKER_HEARTBEAT_INTERVAL": "1",
-    }
+    env = production_env()
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
             [sys.executable, "manage.py", "runworker", *channels], env=env, stdout=log, stderr=subprocess.STDOUT

@@ -6,10 +6,43 @@ Every shape is defined here once and documented in docs/protocol.md.
 import base64
 import binascii
 import json
+import re
 import time
 from dataclasses import dataclass
 
 CONTROL_COMMANDS = ("ping", "stats", "reset", "cancel")
+MESSAGE_TYPES = ("audio_chunk", "text_request", "control")
+
+# A BCP 47-style tag ("en", "zh-CN", "cmn-Hans-CN"): what a reply may be spoken and saved in.
+LANGUAGE_TAG_MAX_LENGTH = 16
+LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8})*")
+
+# Room for a text frame's envelope and other fields around the largest hex `audio_data`.
+TEXT_FRAME_OVERHEAD = 4096
+
+
+def is_language_tag(value: str) -> bool:
+    return len(value) <= LANGUAGE_TAG_MAX_LENGTH and LANGUAGE_TAG.fullmatch(value) is not None
+
+
+def max_text_frame(max_chunk_bytes: int) -> int:
+    """The largest text frame the protocol accepts: a hex `audio_chunk` of `max_chunk_bytes`.
+
+    The WebSocket server must let frames this large through (daphne's
+    `--websocket-max-message-size`, docs/decisions/0034-websocket-message-size.md); a larger one
+    is refused with `chunk_too_large` before it is parsed.
+    """
+    return 2 * max_chunk_bytes + TEXT_FRAME_OVERHEAD
+
+
+def _encodable(value: str) -> bool:
+    """JSON's `\\ud800` escapes decode to lone surrogates, which UTF-8 cannot carry: such a string
+    can be neither echoed, spoken nor saved."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class ProtocolError(Exception):
@@ -52,6 +85,8 @@ def _field(data: dict, name: str, kind: type | tuple[type, ...], default=None, r
     # bool is an int in Python; a flag is never a number and a number never a flag.
     if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
         raise ProtocolError("invalid_field", f"data.{name} has the wrong type.", field=name)
+    if isinstance(value, str) and not _encodable(value):
+        raise ProtocolError("invalid_field", f"data.{name} is not valid Unicode.", field=name)
     return value
 
 
@@ -81,13 +116,40 @@ def _decode_audio(data: dict, max_bytes: int) -> bytes:
     return check_pcm_size(pcm, max_bytes)
 
 
+def check_frame_size(size: int, *, binary: bool, max_chunk_bytes: int) -> None:
+    """Refuse an oversize message before anything else is done with it. A text message's size is
+    in characters: a lower bound of its bytes, enough to refuse before parsing."""
+    limit = max_chunk_bytes if binary else max_text_frame(max_chunk_bytes)
+    if size > limit:
+        raise ProtocolError("chunk_too_large", f"A message may be at most {limit} bytes.", limit=limit)
+
+
+def _text_request(data: dict) -> TextRequest:
+    language = _field(data, "language", str)
+    if language is not None and not is_language_tag(language):
+        raise ProtocolError(
+            "invalid_field",
+            f"data.language must be a language tag such as 'en' or 'zh-CN' (at most {LANGUAGE_TAG_MAX_LENGTH} "
+            "characters).",
+            field="language",
+        )
+    text = _field(data, "text", str, required=True)
+    if "\x00" in text:  # neither speakable nor storable (PostgreSQL text refuses NUL)
+        raise ProtocolError("invalid_field", "data.text must not contain NUL characters.", field="text")
+    return TextRequest(text=text, language=language)
+
+
 def parse_text_frame(raw: str, *, max_chunk_bytes: int) -> ClientMessage:
-    """Parse one JSON text frame into a typed message, or raise ProtocolError."""
+    """Parse one JSON text frame into a typed message, or raise ProtocolError.
+
+    Error messages never quote the client's strings: they may be huge, or not encodable.
+    """
+    check_frame_size(len(raw), binary=False, max_chunk_bytes=max_chunk_bytes)
     try:
         message = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # deep nesting exhausts the parser's recursion
         raise ProtocolError("invalid_json", "The message is not valid JSON.") from None
-    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str) or not _encodable(message["type"]):
         raise ProtocolError("invalid_message", "A message is a JSON object with a string 'type'.")
     data = message.get("data", {})
     if not isinstance(data, dict):
@@ -103,15 +165,13 @@ def parse_text_frame(raw: str, *, max_chunk_bytes: int) -> ClientMessage:
             chunk_index=index,
         )
     if kind == "text_request":
-        return TextRequest(text=_field(data, "text", str, required=True), language=_field(data, "language", str))
+        return _text_request(data)
     if kind == "control":
         command = _field(data, "command", str, required=True)
         if command not in CONTROL_COMMANDS:
-            raise ProtocolError(
-                "unknown_command", f"Unknown command '{command}'; use one of {', '.join(CONTROL_COMMANDS)}."
-            )
+            raise ProtocolError("unknown_command", f"Unknown command; use one of {', '.join(CONTROL_COMMANDS)}.")
         return Control(command=command)
-    raise ProtocolError("unknown_type", f"Unknown message type '{kind}'.")
+    raise ProtocolError("unknown_type", f"Unknown message type; use one of {', '.join(MESSAGE_TYPES)}.")
 
 
 class ChunkOrder:

@@ -24,11 +24,15 @@ class TokenBucket:
 
 
 class ConnectionLimits:
-    """Frames/s and bytes/s for one WebSocket; two seconds of burst absorb network jitter."""
+    """Frames/s and bytes/s for one WebSocket; two seconds of burst absorb network jitter.
 
-    def __init__(self, frames_per_second: int, bytes_per_second: int, clock=time.monotonic):
+    The byte burst holds at least `largest_message`, the largest message the protocol accepts:
+    a smaller bucket would refuse that message at any rate.
+    """
+
+    def __init__(self, frames_per_second: int, bytes_per_second: int, largest_message: int = 0, clock=time.monotonic):
         self.frames = TokenBucket(frames_per_second, 2 * frames_per_second, clock)
-        self.bytes = TokenBucket(bytes_per_second, 2 * bytes_per_second, clock)
+        self.bytes = TokenBucket(bytes_per_second, max(2 * bytes_per_second, largest_message), clock)
 
     def allow(self, nbytes: int) -> bool:
         return self.frames.take(1) and self.bytes.take(nbytes)

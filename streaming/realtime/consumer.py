@@ -75,7 +75,11 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_send(self.group, SessionSuperseded().to_message())
         await self.channel_layer.group_add(self.group, self.channel_name)
         input_rate = int(session.options.get("input_sample_rate", SAMPLE_RATE))
-        self.limits = ConnectionLimits(settings.MAX_FRAMES_PER_SECOND, settings.MAX_BYTES_PER_SECOND)
+        self.limits = ConnectionLimits(
+            settings.MAX_FRAMES_PER_SECOND,
+            settings.MAX_BYTES_PER_SECOND,
+            largest_message=protocol.max_text_frame(settings.MAX_CHUNK_SIZE),
+        )
         self.tasks: set[asyncio.Task] = set()
         link = Link(
             session_id=session.id,
@@ -164,11 +168,13 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.session is None:
             return
+        binary = bytes_data is not None
         size = len(bytes_data) if bytes_data is not None else len(text_data or "")
-        if not self.limits.allow(size):
-            await self.send_json(protocol.error("rate_limited", "Too many messages or bytes per second; slow down."))
-            return
         try:
+            # Size first: an oversize message is refused as such, whatever the rate.
+            protocol.check_frame_size(size, binary=binary, max_chunk_bytes=settings.MAX_CHUNK_SIZE)
+            if not self.limits.allow(size):
+                raise protocol.ProtocolError("rate_limited", "Too many messages or bytes per second; slow down.")
             if bytes_data is not None:
                 chunk = protocol.AudioChunk(protocol.check_pcm_size(bytes_data, settings.MAX_CHUNK_SIZE))
                 await self.recognition.on_audio(chunk)

@@ -8,7 +8,7 @@ from school import roles
 from streaming import selectors, services
 from streaming.realtime.messages import notify_session_ended
 from streaming.web import dashboard
-from streaming.web.http_api import AuthenticatedHttpRequest, api_view, json_body
+from streaming.web.http_api import AuthenticatedHttpRequest, api_view, json_body, safe_methods_only
 from streaming.web.openapi import openapi_document
 
 
@@ -50,5 +50,6 @@ session_stats = api_view({"GET": _session_stats})
 session_entries = api_view({"GET": _session_entries})
 
 
+@safe_methods_only
 def openapi(request: HttpRequest) -> JsonResponse:
     return JsonResponse(openapi_document())

@@ -7,6 +7,7 @@ only loopback requests that did not come through a proxy, and logged-in operator
 
 import hmac
 import ipaddress
+import logging
 from collections.abc import Callable
 from http import HTTPStatus
 
@@ -15,7 +16,6 @@ from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_safe
 
 from school.roles import is_operator
 from streaming import asr_models
@@ -25,10 +25,12 @@ from streaming.realtime.channel_layers import ping
 from streaming.selectors import live_workers
 from streaming.services import bearer_token
 from streaming.web.exposition import exposition
-from streaming.web.http_api import error_response
+from streaming.web.http_api import error_response, safe_methods_only
 
 # A request relayed by a reverse proxy arrives from loopback too; it is not a local request.
 PROXY_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
+
+logger = logging.getLogger(__name__)
 
 
 # --- readiness checks -------------------------------------------------------------------------
@@ -65,6 +67,29 @@ READINESS_CHECKS: dict[str, Callable[[], dict]] = {
     "channel_layer": check_channel_layer,
     "workers": check_workers,
 }
+
+
+class ReadinessLog:
+    """Logs this process's readiness when it changes: not ready at WARNING with the failing checks,
+    ready again at INFO. A 503 from /readyz is an answer, not a server error: logged by Django's
+    request logger at ERROR on every probe, a fault (or each start-up) floods the log and hides the
+    real errors."""
+
+    def __init__(self) -> None:
+        self.ready: bool | None = None
+
+    def record(self, ready: bool, checks: dict) -> None:
+        previous, self.ready = self.ready, ready
+        if ready == previous or (ready and previous is None):
+            return
+        if ready:
+            logger.info("ready again")
+        else:
+            failing = {name: check["error"] for name, check in checks.items() if not check["ok"]}
+            logger.warning("not ready: %s", failing)
+
+
+readiness_log = ReadinessLog()
 
 
 def readiness() -> tuple[bool, dict]:
@@ -106,7 +131,7 @@ def operations_refusal(request: HttpRequest) -> ServiceError | None:
 
 
 def operations_view(view: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
-    @require_safe
+    @safe_methods_only
     @never_cache
     def guarded(request: HttpRequest) -> HttpResponse:
         refusal = operations_refusal(request)
@@ -120,7 +145,7 @@ def operations_view(view: Callable[[HttpRequest], HttpResponse]) -> Callable[[Ht
 # --- views ------------------------------------------------------------------------------------
 
 
-@require_safe
+@safe_methods_only
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
     """Liveness: the process serves requests. Touches nothing else, so it cannot flap."""
@@ -131,10 +156,14 @@ def healthz(request: HttpRequest) -> JsonResponse:
 def readyz(request: HttpRequest) -> JsonResponse:
     """Readiness: database, channel layer and a live worker of each kind; 503 names what is missing."""
     ready, checks = readiness()
-    return JsonResponse(
+    readiness_log.record(ready, checks)
+    response = JsonResponse(
         {"status": "ready" if ready else "unavailable", "checks": checks},
         status=HTTPStatus.OK if ready else HTTPStatus.SERVICE_UNAVAILABLE,
     )
+    # Django's request logger skips a response marked logged: `readiness_log` has reported it.
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
 
 
 @operations_view

@@ -6,7 +6,9 @@ from collections.abc import Callable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, TypedDict
 
+from django.core.exceptions import BadRequest, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
@@ -18,6 +20,9 @@ if TYPE_CHECKING:
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 MAX_JSON_BODY = 64 * 1024
+# Django's refusals of a body it cannot parse as a form (the CSRF check of a cookie-authenticated
+# request reads it): HTML 400 pages unless the API answers them.
+UNPARSEABLE_BODY = (MultiPartParserError, TooManyFieldsSent, TooManyFilesSent, BadRequest)
 
 
 class Error(TypedDict):
@@ -30,6 +35,18 @@ class AuthenticatedHttpRequest(HttpRequest):
     """What `api_view` hands its handlers: `authenticate` let it through, so its user has logged in."""
 
     user: "User"
+
+
+def payload_too_large() -> ServiceError:
+    return ServiceError("payload_too_large", "The request body is too large.", HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+
+
+def method_not_allowed(request: HttpRequest, allowed: list[str]) -> JsonResponse:
+    response = error_response(
+        ServiceError("method_not_allowed", f"{request.method} is not allowed here.", HTTPStatus.METHOD_NOT_ALLOWED)
+    )
+    response["Allow"] = ", ".join(allowed)
+    return response
 
 
 def error_response(error: ServiceError) -> JsonResponse:
@@ -72,10 +89,10 @@ def json_body(request: HttpRequest) -> dict:
     if not request.body:
         return {}
     if len(request.body) > MAX_JSON_BODY:
-        raise ServiceError("payload_too_large", "The request body is too large.", HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+        raise payload_too_large()
     try:
         data = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # deep nesting exhausts the parser's recursion
         raise ServiceError("invalid_json", "The request body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise ServiceError("invalid_json", "The request body must be a JSON object.")
@@ -90,20 +107,39 @@ def api_view(methods: dict[str, Callable[..., JsonResponse]]) -> Callable[..., H
     def view(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         handler = methods.get(request.method or "")
         if handler is None:
-            response = error_response(
-                ServiceError(
-                    "method_not_allowed", f"{request.method} is not allowed here.", HTTPStatus.METHOD_NOT_ALLOWED
-                )
-            )
-            response["Allow"] = ", ".join(methods)
-            return response
-        failure = authenticate(request)
-        if failure is not None:
-            return error_response(failure)
+            return method_not_allowed(request, list(methods))
         try:
+            failure = authenticate(request)
+            if failure is not None:
+                return error_response(failure)
             return handler(request, *args, **kwargs)
         except ServiceError as error:
             return error_response(error)
+        except RequestDataTooBig:  # DATA_UPLOAD_MAX_MEMORY_SIZE, met before MAX_JSON_BODY is
+            return error_response(payload_too_large())
+        except UNPARSEABLE_BODY:
+            return error_response(ServiceError("invalid_body", "The request body could not be parsed."))
 
     functools.update_wrapper(view, next(iter(methods.values())))
     return view
+
+
+def safe_methods_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """GET and HEAD, anything else a JSON 405: Django's `require_safe` answers too late, after the
+    CSRF middleware has refused an unsafe method with its HTML 403. These views change nothing, so
+    they need no CSRF check."""
+
+    @csrf_exempt
+    def guarded(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.method not in ("GET", "HEAD"):
+            return method_not_allowed(request, ["GET", "HEAD"])
+        return view(request, *args, **kwargs)
+
+    return functools.update_wrapper(guarded, view)
+
+
+@csrf_exempt
+def api_not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
+    """Any other path under /api/ (a session id that is not a UUID, a trailing slash): the API's
+    JSON 404, not Django's HTML page."""
+    return error_response(ServiceError("not_found", "No such API endpoint.", HTTPStatus.NOT_FOUND))

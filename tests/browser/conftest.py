@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from streaming.core.audio import float32_to_pcm16, load_audio_file
-from tests.live_server import DAPHNE, ROOT, bootstrap_login, embedded_env, free_port
+from tests.live_server import ROOT, bootstrap_login, daphne_command, embedded_env, free_port
 from tests.speech import JFK_PATH, SHARED_DATA
 
 CHROMIUM = "/usr/bin/chromium"
@@ -38,7 +38,7 @@ class DaphneServer:
     def start(self) -> None:
         with self.log_path.open("a") as log:
             self.process = subprocess.Popen(
-                [str(DAPHNE), "-b", "127.0.0.1", "-p", str(self.port), "llb.asgi:application"],
+                daphne_command(self.port),
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,

@@ -69,3 +69,16 @@ def close_stray_connections(django_db_setup, django_db_blocker):
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
             "AND pid <> pg_backend_pid()"
         )
+
+
+@pytest.fixture(scope="module")
+def live_daphne(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A real daphne on this run's test database and Redis, started as the Makefile starts it (its
+    WebSocket message limits included). No workers: the module starts those it needs."""
+    from tests.live_server import running_server
+    from tests.support import production_env
+
+    with django_db_blocker.unblock():
+        env = production_env(LLB_DATA_DIR=str(tmp_path_factory.mktemp("daphne")))
+    with running_server(env) as base:
+        yield base

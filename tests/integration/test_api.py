@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.test import Client
 
 from streaming.models import ConversationEntry, SessionStatus, StreamingSession
@@ -189,6 +190,17 @@ def test_entry_sequence_is_unique_per_session(user):
     second = add_user_utterance(session.id, text="b", language="en")
     assert (first.sequence, second.sequence) == (1, 2)
     assert ConversationEntry.objects.filter(session=session).count() == 2
+
+
+@pytest.mark.parametrize("language", ["x" * 17, "", "en us"])
+def test_an_entry_language_is_a_tag_that_fits_its_column(user, language):
+    """The model's own check, before the insert: PostgreSQL would refuse a longer one mid-session."""
+    session = make_session(user)
+    with pytest.raises(ValidationError) as refused:
+        add_user_utterance(session.id, text="a", language=language)
+    assert "language" in refused.value.message_dict
+    assert not ConversationEntry.objects.filter(session=session).exists()
+    assert add_user_utterance(session.id, text="a", language="zh-CN").sequence == 1
 
 
 def test_openapi_document_lists_every_endpoint():

@@ -17,6 +17,7 @@ from django.conf import settings
 from streaming.core.audio import float32_to_pcm16
 from streaming.models import ConversationEntry, EntryRole, WorkerHeartbeat
 from tests.speech import (
+    JFK_END_S,
     JFK_TEXT,
     frames,
     has_jfk_phrase,
@@ -31,7 +32,6 @@ from tests.support import asr_worker_process, in_process_workers, make_session, 
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 PACE_S = 0.025  # 100 ms frames at 4x real time: fast tests, still many decodes and seams
-JFK_END_S = 10.5  # with 0.5 s of leading silence, the last words end after this
 
 
 async def stream(communicator, audio: np.ndarray, pace: float = PACE_S) -> None:

@@ -81,6 +81,8 @@ async def test_anonymous_is_refused(layer, user):
 async def test_bad_token_is_refused(layer, user):
     session = await sync_to_async(make_session)(user)
     await expect_refusal(session.id, "invalid_token", 4401, token="bogus")
+    # An API client sends no Origin: it gets the same documented refusal, not a handshake 403.
+    await expect_refusal(session.id, "invalid_token", 4401, token="bogus", origin=None)
 
 
 async def test_wrong_owner_is_refused_staff_is_not(layer, user, other_user, staff):

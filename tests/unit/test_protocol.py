@@ -60,6 +60,7 @@ def test_text_request_and_control():
         ({"type": "audio_chunk", "data": {"audio_data": "0000", "chunk_index": 1.5}}, "invalid_field"),
         ({"type": "text_request", "data": {}}, "invalid_field"),
         ({"type": "text_request", "data": {"text": ["a"]}}, "invalid_field"),
+        ({"type": "text_request", "data": {"text": "a\x00b"}}, "invalid_field"),
         ({"type": "control", "data": {"command": "explode"}}, "unknown_command"),
         ({"type": "control", "data": {}}, "invalid_field"),
     ],
@@ -132,3 +133,69 @@ def test_connection_limits_refill():
     now[0] += 1.0
     assert limits.allow(10)
     assert not limits.allow(5000)  # more bytes than the bucket can ever hold
+
+
+def test_connection_limits_let_the_largest_message_through():
+    limits = ConnectionLimits(frames_per_second=10, bytes_per_second=1000, largest_message=5000, clock=lambda: 0.0)
+    assert limits.allow(5000)
+
+
+def test_deep_nesting_is_invalid_json():
+    assert code_of("[" * 3000 + "]" * 3000) == "invalid_json"
+    assert code_of('{"type":"control","data":' + "[" * 2900 + "]" * 2900 + "}") == "invalid_json"
+
+
+def test_text_frames_over_the_limit_are_refused_before_parsing():
+    with pytest.raises(protocol.ProtocolError) as caught:
+        parse("[" * (protocol.max_text_frame(MAX) + 1))
+    assert caught.value.code == "chunk_too_large" and caught.value.extra == {"limit": protocol.max_text_frame(MAX)}
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        '{"type": "\\ud800"}',
+        '{"type": "control", "data": {"command": "\\udfff"}}',
+        '{"type": "text_request", "data": {"text": "hi \\ud83d"}}',
+        '{"type": "text_request", "data": {"text": "hi", "language": "\\ud800"}}',
+        '{"type": "audio_chunk", "data": {"audio_data": "\\ud800"}}',
+        '{"type": "audio_chunk", "data": {"audio_data": "0000", "encoding": "\\ud800"}}',
+    ],
+)
+def test_lone_surrogates_are_refused_and_never_echoed(message):
+    """A lone surrogate cannot be encoded as UTF-8: echoed in an error it would break the socket."""
+    with pytest.raises(protocol.ProtocolError) as caught:
+        parse(message)
+    assert caught.value.code in {"invalid_message", "invalid_field", "unknown_type", "unknown_command"}
+    reply = protocol.error(caught.value.code, caught.value.message, **caught.value.extra)
+    protocol.dumps(reply).encode("utf-8")  # what the consumer sends must encode
+
+
+def test_unknown_names_are_not_echoed():
+    with pytest.raises(protocol.ProtocolError) as caught:
+        parse({"type": "x" * 5000})
+    assert "x" * 100 not in caught.value.message
+    with pytest.raises(protocol.ProtocolError) as caught:
+        parse({"type": "control", "data": {"command": "y" * 5000}})
+    assert "y" * 100 not in caught.value.message
+
+
+@pytest.mark.parametrize("language", ["en", "zh", "zh-CN", "en-US", "cmn-Hans-CN", "auto"])
+def test_text_request_language_tags(language):
+    assert parse({"type": "text_request", "data": {"text": "Hi", "language": language}}).language == language
+
+
+@pytest.mark.parametrize("language", ["", "e", "x" * 17, "en-US-" + "a" * 12, "en us", "../etc", "中文", "en-"])
+def test_text_request_language_must_be_a_tag(language):
+    with pytest.raises(protocol.ProtocolError) as caught:
+        parse({"type": "text_request", "data": {"text": "Hi", "language": language}})
+    assert caught.value.code == "invalid_field" and caught.value.extra == {"field": "language"}
+
+
+def test_largest_text_frame_carries_the_largest_chunk():
+    """The transport must let through a hex `audio_chunk` carrying `max_chunk_bytes` of audio."""
+    largest = json.dumps(
+        {"type": "audio_chunk", "data": {"audio_data": "00" * MAX, "is_final": False, "chunk_index": 2**53}}
+    )
+    assert len(largest.encode()) <= protocol.max_text_frame(MAX)
+    assert parse(largest) == protocol.AudioChunk(pcm=bytes(MAX), chunk_index=2**53)
