@@ -11,8 +11,8 @@ from django.test import Client
 
 from reading.models import PracticeText, ReadingAttempt
 from streaming.core.audio import SAMPLE_RATE
-from tests.integration.test_malformed_http import bearer
 from tests.integration import test_reading_app
+from tests.integration.test_malformed_http import bearer
 from tests.integration.test_reading_speech import CUT_SENTENCE, OSR, osr_with_a_sentence_cut_out, reference_time
 from tests.integration.test_streaming import PACE_S, collect_until_final, stream
 from tests.speech import EN_CLIPS, JFK_TEXT, ZH_CLIPS, jfk_audio, load_zh_clip, silence
