@@ -67,6 +67,7 @@ def create_text(target: Target, clip: Clip) -> int:
             "language": clip.language,
             "text": clip.reference,
             "source": "bench/reading_progress.py",
+            "_continue": "1",  # "save and continue editing": the redirect names the new text's id
             "csrfmiddlewaretoken": target.http.cookies["csrftoken"],
         },
         headers={"Referer": add},
