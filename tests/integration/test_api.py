@@ -211,4 +211,8 @@ def test_openapi_document_lists_every_endpoint():
         f"{API}/sessions/{{session_id}}",
         f"{API}/sessions/{{session_id}}/stats",
         f"{API}/sessions/{{session_id}}/entries",
+        f"{API}/practice-texts",
+        f"{API}/practice-texts/{{text_id}}",
+        f"{API}/reading-attempts",
+        f"{API}/reading-attempts/{{attempt_id}}",
     }
