@@ -162,6 +162,7 @@ def test_not_ready_is_a_warning_once_not_an_error_per_probe(caplog):
 ROUTES = [
     "/",
     "/chat/",
+    "/practice/",
     "/accounts/login/",
     "/accounts/logout/",
     "/i18n/setlang/",
