@@ -76,7 +76,7 @@ def test_the_page_lights_up_words_and_shows_the_result_word_by_word(live, chromi
     page.click("#listen")
     expect(page.locator("#connection-status")).to_have_attribute("data-state", "connected", timeout=20_000)
     expect(page.locator("#practice")).to_have_attribute("data-phase", "listening")
-    expect(page.locator(".word.speaking")).to_have_count(len(statuses(page)))
+    expect(page.locator("#reading-text .word.speaking")).to_have_count(len(statuses(page)))
     page.wait_for_function("window.sent.some(m => m.type === 'text_request')")
     assert sent(page, "text_request") == [{"text": JFK_TEXT}]
     expect(page.locator("#practice")).to_have_attribute("data-phase", "idle", timeout=30_000)  # heard to its end
@@ -94,8 +94,8 @@ def test_the_page_lights_up_words_and_shows_the_result_word_by_word(live, chromi
     server_says(page, {"type": "reading_progress", "data": progress[5].as_dict(), "attempt": 1})
     shown = statuses(page)
     assert shown[:4] == ["correct"] * 4 and set(shown[6:]) == {"pending"}
-    expect(page.locator(".word.current")).to_have_count(1)
-    assert page.inner_text(".word.current") == progress[5].words[progress[5].position].text
+    expect(page.locator("#reading-text .word.current")).to_have_count(1)
+    assert page.inner_text("#reading-text .word.current") == progress[5].words[progress[5].position].text
     expect(page.locator("#reading-status")).to_have_text(f"Reading… {progress[5].position} of 22 words")
     page.screenshot(path=str(artifacts / "practice-en-live.png"))
 
@@ -110,9 +110,9 @@ def test_the_page_lights_up_words_and_shows_the_result_word_by_word(live, chromi
     expect(page.locator("#results")).to_be_visible()
     shown = statuses(page)
     assert shown.count("misread") == 1 and shown.count("skipped") == 1 and "pending" not in shown
-    assert page.get_attribute(".word[data-status=misread]", "aria-label") == "fellow (misread – heard “yellow”)"
+    assert page.get_attribute("#reading-text .word[data-status=misread]", "aria-label") == "fellow (misread – heard “yellow”)"
     expect(page.locator("#reading-text ins.inserted")).to_have_text(["um"])
-    expect(page.locator(".word.current")).to_have_count(0)
+    expect(page.locator("#reading-text .word.current")).to_have_count(0)
     figures = result.as_dict()["figures"]
     expect(page.locator("#figure-accuracy")).to_have_text(f"{round(figures['accuracy'] * 100)} %")
     expect(page.locator("#figure-wcpm")).to_have_text(str(round(figures["wcpm"])))
