@@ -1,5 +1,6 @@
 """Read-side queries: what a user may see, session statistics and service health."""
 
+import uuid
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -8,14 +9,28 @@ from django.core.paginator import EmptyPage, Paginator
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from reading.models import PracticeText, ReadingAttempt
+from reading.selectors import attempts_visible_to, texts_visible_to
 from school import roles
 from streaming import live_stats
 from streaming.engines.asr.languages import SessionLanguage
 from streaming.errors import forbidden, invalid_field, not_found
 from streaming.models import ConversationEntry, EntryRole, SessionStatus, StreamingSession, WorkerHeartbeat, WorkerKind
-from streaming.shapes import Entry, EntryPage, ServiceHealth, Session, Stats
+from streaming.shapes import (
+    Entry,
+    EntryPage,
+    ReadingAttemptPage,
+    ReadingAttemptSummary,
+    ReadingLanguage,
+    ServiceHealth,
+    Session,
+    Stats,
+)
+from streaming.shapes import PracticeText as PracticeTextShape
+from streaming.shapes import ReadingAttempt as ReadingAttemptShape
 
 MAX_PAGE_SIZE = 200
+MAX_ID = 2**63 - 1  # PostgreSQL's bigint: a larger id in a path is no row, not a database error
 
 
 def sessions_visible_to(user: "roles.Person") -> QuerySet[StreamingSession]:
@@ -132,7 +147,7 @@ def entry_dict(entry: ConversationEntry) -> Entry:
     }
 
 
-def parse_id(raw: str | None, maximum: int = 2**63 - 1) -> int | None:
+def parse_id(raw: str | None, maximum: int = MAX_ID) -> int | None:
     """A query parameter as a whole number from 0 to `maximum`, or None.
 
     ASCII digits only: `str.isdigit` also accepts "²", which `int` refuses, and `int` refuses
@@ -153,19 +168,101 @@ def _positive_int(raw: str | None, field: str, default: int, maximum: int) -> in
     return value
 
 
-def entries_page(session: StreamingSession, page: str | None, page_size: str | None) -> EntryPage:
+def _page(queryset: QuerySet, page: str | None, page_size: str | None) -> tuple[Paginator, int, list]:
+    """(paginator, page number, the page's items) of `page` and `page_size` as the client sent them."""
     size = _positive_int(page_size, "page_size", 50, MAX_PAGE_SIZE)
     number = _positive_int(page, "page", 1, 10**9)
-    paginator = Paginator(session.entries.order_by("sequence"), size)
+    paginator = Paginator(queryset, size)
     try:
-        items = paginator.page(number).object_list
+        items = list(paginator.page(number).object_list)
     except EmptyPage:
         items = []
+    return paginator, number, items
+
+
+def entries_page(session: StreamingSession, page: str | None, page_size: str | None) -> EntryPage:
+    paginator, number, items = _page(session.entries.order_by("sequence"), page, page_size)
     return {
         "sessionId": str(session.id),
         "page": number,
-        "pageSize": size,
+        "pageSize": paginator.per_page,
         "count": paginator.count,
         "pages": paginator.num_pages,
         "results": [entry_dict(e) for e in items],
+    }
+
+
+# --- reading practice (texts and attempts of the reading app, in the API's shapes) ---------------
+
+
+def practice_text_dict(text: PracticeText) -> PracticeTextShape:
+    """A practice text with its words as the reading is scored (`connected`'s `practice` too)."""
+    return {
+        "id": text.pk,
+        "title": text.title,
+        "language": cast(ReadingLanguage, text.language),
+        "text": text.text,
+        "source": text.source,
+        "words": [{"text": t.text, "offset": t.offset} for t in text.reference().tokens],
+    }
+
+
+def practice_text_for_user(user: "roles.Person", text_id: int) -> PracticeText:
+    """A text the user may read; `not_found` otherwise (whether it exists is not told)."""
+    text = texts_visible_to(user).filter(pk=text_id).first() if text_id <= MAX_ID else None
+    if text is None:
+        raise not_found("practice text")
+    return text
+
+
+def attempt_summary(attempt: ReadingAttempt) -> ReadingAttemptSummary:
+    return {
+        "id": attempt.pk,
+        "sessionId": str(attempt.session_id),
+        "student": attempt.student.get_username(),
+        "textId": attempt.text_id,
+        "textTitle": attempt.text.title,
+        "language": cast(ReadingLanguage, attempt.text.language),
+        "accuracy": round(attempt.accuracy, 4),
+        "wcpm": round(attempt.wcpm, 1),
+        "duration": round(attempt.duration, 3),
+        "createdAt": iso(attempt.created_at),
+    }
+
+
+def attempt_dict(attempt: ReadingAttempt) -> ReadingAttemptShape:
+    return {**attempt_summary(attempt), "results": attempt.results}
+
+
+def attempt_for_user(user: "roles.Person", attempt_id: int) -> ReadingAttempt:
+    """As sessions' rule (`attempts_visible_to`), but someone else's attempt is `not_found`: an
+    attempt's id says nothing the caller may not know."""
+    attempt = attempts_visible_to(user).filter(pk=attempt_id).first() if attempt_id <= MAX_ID else None
+    if attempt is None:
+        raise not_found("reading attempt")
+    return attempt
+
+
+def attempts_page(user: "roles.Person", query: dict[str, str]) -> ReadingAttemptPage:
+    """The attempts the user may see, newest first, filtered by `session` (a session id) and
+    `text` (a practice text id)."""
+    attempts = attempts_visible_to(user).order_by("-created_at", "-pk")
+    if query.get("session") is not None:
+        try:
+            session_id = uuid.UUID(query["session"])
+        except ValueError:
+            raise invalid_field("session", "session must be a session id (a UUID).") from None
+        attempts = attempts.filter(session_id=session_id)
+    if query.get("text") is not None:
+        text_id = parse_id(query["text"])
+        if text_id is None:
+            raise invalid_field("text", "text must be a practice text id (ASCII digits).")
+        attempts = attempts.filter(text_id=text_id)
+    paginator, number, items = _page(attempts, query.get("page"), query.get("page_size"))
+    return {
+        "page": number,
+        "pageSize": paginator.per_page,
+        "count": paginator.count,
+        "pages": paginator.num_pages,
+        "results": [attempt_summary(a) for a in items],
     }

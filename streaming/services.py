@@ -10,6 +10,8 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
+from reading.models import PracticeText
+from reading.selectors import texts_visible_to
 from streaming import asr_models
 from streaming.core.audio import SAMPLE_RATE
 from streaming.engines.asr.languages import SESSION_LANGUAGES, SessionLanguage
@@ -90,6 +92,14 @@ class NewSession(TypedDict, total=False):
     tts_format: Annotated[
         TtsFormat, Doc("Raw 16-bit little-endian PCM, or a WAV file.", default=SessionOptions.tts_format)
     ]
+    practice_text_id: Annotated[
+        int,
+        Doc(
+            "A reading-practice session: the practice text to read (one of GET /practice-texts). The "
+            "session's language is the text's (a different `language` is refused); the tutor does not reply.",
+            minimum=1,
+        ),
+    ]
 
 
 def validate_language(language: object) -> str:
@@ -124,10 +134,30 @@ def _serialise_session_creation() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SESSION_CREATION_LOCK])
 
 
+def practice_text(user: "User", raw: object) -> PracticeText:
+    """The practice text a session reads: one the user may see (docs/decisions/0041)."""
+    text_id = raw if isinstance(raw, int) and not isinstance(raw, bool) else 0
+    text = texts_visible_to(user).filter(pk=text_id).first() if 0 < text_id < 2**63 else None  # a bigint
+    if text is None:
+        raise invalid_field("practice_text_id", "practice_text_id must be the id of a practice text you may read.")
+    return text
+
+
 def create_session(*, user: "User", data: dict) -> StreamingSession:
-    """Create an active session, refusing past the per-user and service-wide limits."""
-    language = validate_language(data.get("language", "en"))
-    options = SessionOptions.from_request(data)
+    """Create an active session, refusing past the per-user and service-wide limits.
+
+    With `practice_text_id` it is a reading-practice session, in the text's language; the id is
+    kept in its options, where the WebSocket finds it.
+    """
+    options = SessionOptions.from_request(data).as_dict()
+    if data.get("practice_text_id") is not None:
+        text = practice_text(user, data["practice_text_id"])
+        if data.get("language", text.language) != text.language:
+            raise invalid_field("language", f"The practice text is read in '{text.language}'.")
+        language = validate_language(text.language)
+        options["practice_text_id"] = text.pk
+    else:
+        language = validate_language(data.get("language", "en"))
     with transaction.atomic():
         _serialise_session_creation()
         active = StreamingSession.objects.filter(status=SessionStatus.ACTIVE)
@@ -143,7 +173,7 @@ def create_session(*, user: "User", data: dict) -> StreamingSession:
                 "The service is at its session limit; try again shortly.",
                 HTTPStatus.SERVICE_UNAVAILABLE,
             )
-        return StreamingSession.objects.create(owner=user, language=language, options=options.as_dict())
+        return StreamingSession.objects.create(owner=user, language=language, options=options)
 
 
 def end_session(session: StreamingSession, status: str = SessionStatus.CLOSED) -> StreamingSession:

@@ -7,7 +7,7 @@ beside their builders: `ErrorDetail` in streaming.errors, the request body `NewS
 streaming.services, the operators' figures in streaming.web.dashboard.
 """
 
-from typing import Annotated, TypedDict
+from typing import Annotated, Literal, TypedDict
 
 from streaming.engines.asr.languages import SessionLanguage
 from streaming.models import EntryRole, SessionStatus
@@ -105,3 +105,63 @@ class EntryPage(TypedDict):
     count: Annotated[int, Doc("Entries in the whole transcript.")]
     pages: Annotated[int, Doc("Number of pages.")]
     results: Annotated[list[Entry], Doc("This page's entries; empty past the last page.")]
+
+
+ReadingLanguage = Literal["en", "zh"]  # streaming.core.reading.READING_LANGUAGES
+
+
+class TextWord(TypedDict):
+    """A word of a practice text as the reading is scored (Chinese: a character)."""
+
+    text: Annotated[str, Doc("As written, with the punctuation around it.")]
+    offset: Annotated[int, Doc("Where it begins in the text, in characters.")]
+
+
+class PracticeText(TypedDict):
+    """A text to read aloud in a reading-practice session (docs/protocol.md, `connected`)."""
+
+    id: int
+    title: str
+    language: Annotated[ReadingLanguage, Doc("What it is read in.")]
+    text: str
+    source: Annotated[str, Doc("Where it comes from; may be empty.")]
+    words: Annotated[list[TextWord], Doc("Its words as they are scored; progress and results refer to them by index.")]
+
+
+class PracticeTextList(TypedDict):
+    """The practice texts the caller may read: a student's are those assigned to their classrooms."""
+
+    results: list[PracticeText]
+
+
+class ReadingAttemptSummary(TypedDict):
+    """One reading of a practice text: its figures."""
+
+    id: int
+    sessionId: SessionId
+    student: Annotated[str, Doc("The reader's username (the session's owner).")]
+    textId: Annotated[int, Doc("The practice text read.")]
+    textTitle: str
+    language: Annotated[ReadingLanguage, Doc("The text's language.")]
+    accuracy: Annotated[float, Doc("Share of the text's words read correctly, 0 to 1.", minimum=0, maximum=1)]
+    wcpm: Annotated[float, Doc("Words (Chinese: characters) correct per minute of reading time.", minimum=0)]
+    duration: Annotated[float, Doc("Reading time in seconds: first word read to last.", minimum=0)]
+    createdAt: Timestamp
+
+
+class ReadingAttempt(ReadingAttemptSummary):
+    """One reading of a practice text: its figures and its word-by-word result."""
+
+    results: Annotated[
+        dict, Doc("The final `reading_result` data: per-word statuses and times, inserted words, figures.")
+    ]
+
+
+class ReadingAttemptPage(TypedDict):
+    """One page of the reading attempts the caller may see, newest first."""
+
+    page: Annotated[int, Doc("This page's number, from 1.")]
+    pageSize: Annotated[int, Doc("Attempts per page.")]
+    count: Annotated[int, Doc("Attempts matching the filters.")]
+    pages: Annotated[int, Doc("Number of pages.")]
+    results: Annotated[list[ReadingAttemptSummary], Doc("This page's attempts; empty past the last page.")]

@@ -10,7 +10,8 @@ import re
 import time
 from dataclasses import dataclass
 
-CONTROL_COMMANDS = ("ping", "stats", "reset", "cancel")
+CONTROL_COMMANDS = ("ping", "stats", "reset", "cancel", "reading_done", "reading_restart")
+READING_COMMANDS = ("reading_done", "reading_restart")  # a practice session's only
 MESSAGE_TYPES = ("audio_chunk", "text_request", "control")
 
 # A BCP 47-style tag ("en", "zh-CN", "cmn-Hans-CN"): what a reply may be spoken and saved in.
@@ -267,6 +268,16 @@ def tts_audio(
         text=text,
         audio_data=payload,
     )
+
+
+def reading_progress(attempt: int, reading: dict) -> dict:
+    """Where a reading-practice attempt stands (`Reading.as_dict()`); `attempt` beside `data`."""
+    return {"type": "reading_progress", "data": reading, "attempt": attempt}
+
+
+def reading_result(attempt: int, reading: dict, attempt_id: int) -> dict:
+    """A finished attempt, as saved (`attemptId`: the reading attempt of the REST API)."""
+    return {"type": "reading_result", "data": {**reading, "attemptId": attempt_id}, "attempt": attempt}
 
 
 def dumps(message: dict) -> str:

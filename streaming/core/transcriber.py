@@ -9,7 +9,8 @@ phrases make one turn: the utterance on the wire) and `LatencyTracker` (word lat
 delays); it turns their state into requests and updates.
 """
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -53,6 +54,10 @@ class TranscriptUpdate:
     final_delay: float | None = None
     word_latency: float | None = None  # final only: median over the utterance's words
     language: str | None = None  # final only: the language the model heard (detected, for `auto`)
+    # `committed` and `tentative` as words with their times in the session's audio (reading
+    # practice aligns them to its text: streaming/core/practice.py).
+    words: tuple[Word, ...] = ()
+    tentative_words: tuple[Word, ...] = ()
 
 
 class StreamTranscriber:
@@ -265,6 +270,8 @@ class StreamTranscriber:
                 self._session_time(request.window_end),
                 self._seconds(self.buffer.end_sample - request.window_end),
                 word_latencies=latencies,
+                words=self._session_words(self.stabilizer.committed),
+                tentative_words=self._session_words(update.shown),
             )
         )
 
@@ -317,6 +324,7 @@ class StreamTranscriber:
                     self.lag_s(),
                     word_latencies=latencies,
                     final_delay=delay,
+                    words=self._session_words(committed),
                 )
             )
         if started is not None:
@@ -345,6 +353,7 @@ class StreamTranscriber:
             final_delay=self._final_delay(turn, committed, now),
             word_latency=self.latency.word_latency(),
             language=self._heard_language,
+            words=self._session_words(committed),
         )
 
     def _final_delay(self, turn: Turn, committed: tuple[Word, ...], now: float) -> float | None:
@@ -370,3 +379,8 @@ class StreamTranscriber:
 
     def _session_time(self, sample: int) -> float:
         return self.session_offset_s + self._seconds(sample)
+
+    def _session_words(self, words: Sequence[Word]) -> tuple[Word, ...]:
+        """Words timed in this connection's audio, moved to the session's timeline."""
+        offset = self.session_offset_s
+        return tuple(replace(w, start=w.start + offset, end=w.end + offset) for w in words)

@@ -33,6 +33,7 @@ from streaming.realtime.messages import (
     TtsRequest,
     session_group,
 )
+from streaming.realtime.practice import Practice, load_practice
 from streaming.realtime.recognition import Recognition
 from streaming.realtime.responder import respond
 from streaming.realtime.speaking import SpokenReplies
@@ -48,10 +49,15 @@ CLOSE_SUPERSEDED = 4000
 CLOSE_TRY_AGAIN_LATER = 1013  # the database is unavailable (WebSocket's standard "try again later")
 
 
+async def _no_reply(user_text: str) -> None:
+    """A practice session's cue for each utterance: the student reads, the tutor does not answer."""
+
+
 class AudioStreamConsumer(AsyncWebsocketConsumer):
     """Connection, authorization, message dispatch and session events."""
 
     session: StreamingSession | None = None
+    practice: Practice | None = None
     recognition: Recognition
     replies: SpokenReplies
     counters: SessionCounters
@@ -63,6 +69,7 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
         try:
             session = await self._authorize()
             entries = await database_sync_to_async(session.entries.count)()
+            practice_text = await load_practice(session)
         except DATABASE_DOWN:
             await self._refuse(DatabaseUnavailable())
             return
@@ -91,6 +98,8 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
         )
         self.counters = SessionCounters(session.id, self._live_figures)
         self.replies = SpokenReplies(link, session_language=session.language, options=session.options)
+        # A reading-practice session: the tutor listens without replying (docs/decisions/0041).
+        self.practice = Practice(link, session, *practice_text) if practice_text else None
         self.recognition = Recognition(
             link,
             language=session.language,
@@ -99,7 +108,8 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
             first_utterance_id=entries + 1,
             counters=self.counters,
             on_speech_start=self.replies.stop_all,
-            on_final_text=functools.partial(respond, link, self.replies),
+            on_final_text=functools.partial(respond, link, self.replies) if self.practice is None else _no_reply,
+            on_update=self.practice.on_update if self.practice is not None else None,
         )
         metrics.session_opened()
         await self.send_json(
@@ -114,6 +124,7 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
                     "max_chunk_size": settings.MAX_CHUNK_SIZE,
                     "max_frames_per_second": settings.MAX_FRAMES_PER_SECOND,
                 },
+                practice=self.practice.described() if self.practice is not None else None,
             )
         )
 
@@ -199,6 +210,10 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
             await self.send_json(protocol.status("reset"))
         elif message.command == "cancel":
             await self.replies.stop_all()
+        elif message.command in protocol.READING_COMMANDS:
+            if self.practice is None:
+                raise protocol.ProtocolError("not_practice_session", "This session has no practice text to read.")
+            await self.practice.on_command(message.command)
 
     # --- channel-layer messages ----------------------------------------------------------------
 

@@ -55,7 +55,8 @@ class Recognition:
     """The transcriber of one connection and its round trips to the ASR workers.
 
     `on_speech_start` is awaited when the student starts speaking (barge-in), `on_final_text`
-    with the text of each utterance persisted (the responder's cue).
+    with the text of each utterance persisted (the responder's cue), `on_update` (if given) with
+    every transcript update.
     """
 
     def __init__(
@@ -69,6 +70,7 @@ class Recognition:
         counters: SessionCounters,
         on_speech_start: Callable[[], Awaitable[None]],
         on_final_text: Callable[[str], Awaitable[None]],
+        on_update: Callable[[TranscriptUpdate], Awaitable[None]] | None = None,
     ) -> None:
         self.link = link
         self.language = language
@@ -81,6 +83,7 @@ class Recognition:
         self.counters = counters
         self.on_speech_start = on_speech_start
         self.on_final_text = on_final_text
+        self.on_update = on_update  # every transcript update, after its message (reading practice)
         self.chunk_order = protocol.ChunkOrder()
         self.timeout_task: asyncio.Task | None = None
         self.retried = False
@@ -209,6 +212,8 @@ class Recognition:
         # A final goes even with no text: the turn showed guesses, and the page clears them.
         if update.committed or update.tentative or update.is_final:
             await self.link.send_json(self._transcription_message(update, entry_id))
+        if self.on_update is not None:
+            await self.on_update(update)
         if entry_id is not None:
             await self.on_final_text(update.committed)
 

@@ -4,6 +4,7 @@ from http import HTTPStatus
 
 from django.http import HttpRequest, JsonResponse
 
+from reading.selectors import texts_visible_to
 from school import roles
 from streaming import selectors, services
 from streaming.realtime.messages import notify_session_ended
@@ -44,10 +45,31 @@ def _close_session(request: AuthenticatedHttpRequest, session_id) -> JsonRespons
     return JsonResponse(selectors.session_summary(session))
 
 
+def _practice_texts(request: AuthenticatedHttpRequest) -> JsonResponse:
+    texts = texts_visible_to(request.user)
+    return JsonResponse({"results": [selectors.practice_text_dict(t) for t in texts]})
+
+
+def _practice_text(request: AuthenticatedHttpRequest, text_id: int) -> JsonResponse:
+    return JsonResponse(selectors.practice_text_dict(selectors.practice_text_for_user(request.user, text_id)))
+
+
+def _reading_attempts(request: AuthenticatedHttpRequest) -> JsonResponse:
+    return JsonResponse(selectors.attempts_page(request.user, request.GET.dict()))
+
+
+def _reading_attempt(request: AuthenticatedHttpRequest, attempt_id: int) -> JsonResponse:
+    return JsonResponse(selectors.attempt_dict(selectors.attempt_for_user(request.user, attempt_id)))
+
+
 sessions = api_view({"GET": _list_sessions, "POST": _create_session})
 session_detail = api_view({"GET": _session_detail, "DELETE": _close_session})
 session_stats = api_view({"GET": _session_stats})
 session_entries = api_view({"GET": _session_entries})
+practice_texts = api_view({"GET": _practice_texts})
+practice_text = api_view({"GET": _practice_text})
+reading_attempts = api_view({"GET": _reading_attempts})
+reading_attempt = api_view({"GET": _reading_attempt})
 
 
 @safe_methods_only

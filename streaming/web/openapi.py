@@ -9,14 +9,28 @@ from enum import Enum
 from types import NoneType, UnionType
 from typing import Annotated, Literal, NotRequired, Required, Union, get_args, get_origin, get_type_hints, is_typeddict
 
-from streaming.selectors import MAX_PAGE_SIZE
+from streaming.selectors import MAX_ID, MAX_PAGE_SIZE
 from streaming.services import NewSession
-from streaming.shapes import Doc, EntryPage, Session, Stats
+from streaming.shapes import (
+    Doc,
+    EntryPage,
+    PracticeText,
+    PracticeTextList,
+    ReadingAttempt,
+    ReadingAttemptPage,
+    Session,
+    Stats,
+)
 from streaming.web.dashboard import HealthFigures
 from streaming.web.http_api import Error
 
 JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", dict: "object"}
 SESSION_ID = {"name": "session_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+ID_SCHEMA = {"type": "integer", "minimum": 0, "maximum": MAX_ID}
+PAGING = [
+    {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+    {"name": "page_size", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE}},
+]
 
 
 class Overview(HealthFigures):
@@ -133,18 +147,41 @@ def openapi_document() -> dict:
                 },
             },
             f"{prefix}/sessions/{{session_id}}/entries": {
-                "parameters": [
-                    SESSION_ID,
-                    {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
-                    {
-                        "name": "page_size",
-                        "in": "query",
-                        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
-                    },
-                ],
+                "parameters": [SESSION_ID, *PAGING],
                 "get": {
                     "summary": "The transcript, paginated",
                     "responses": {**_ok(ref(EntryPage)), **_errors(error, 400, 401, 403, 404)},
+                },
+            },
+            f"{prefix}/practice-texts": {
+                "get": {
+                    "summary": "The practice texts the caller may read (students: assigned to their classrooms)",
+                    "responses": {**_ok(ref(PracticeTextList)), **_errors(error, 401)},
+                },
+            },
+            f"{prefix}/practice-texts/{{text_id}}": {
+                "parameters": [{"name": "text_id", "in": "path", "required": True, "schema": ID_SCHEMA}],
+                "get": {
+                    "summary": "One practice text, with its words as they are scored",
+                    "responses": {**_ok(ref(PracticeText)), **_errors(error, 401, 404)},
+                },
+            },
+            f"{prefix}/reading-attempts": {
+                "parameters": [
+                    {"name": "session", "in": "query", "schema": {"type": "string", "format": "uuid"}},
+                    {"name": "text", "in": "query", "schema": ID_SCHEMA},
+                    *PAGING,
+                ],
+                "get": {
+                    "summary": "Reading attempts the caller may see, newest first, paginated",
+                    "responses": {**_ok(ref(ReadingAttemptPage)), **_errors(error, 400, 401)},
+                },
+            },
+            f"{prefix}/reading-attempts/{{attempt_id}}": {
+                "parameters": [{"name": "attempt_id", "in": "path", "required": True, "schema": ID_SCHEMA}],
+                "get": {
+                    "summary": "One reading attempt with its word-by-word result",
+                    "responses": {**_ok(ref(ReadingAttempt)), **_errors(error, 401, 404)},
                 },
             },
         },
