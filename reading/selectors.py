@@ -38,15 +38,3 @@ def text_editable_by(user: "roles.Person", text: PracticeText) -> bool:
     if roles.is_operator(user):
         return True
     return roles.is_teacher(user) and text.pk is not None and text.created_by_id == user.pk
-
-
-def text_for_reading(text: PracticeText) -> dict:
-    """What a practice page shows and aligns to: the text and its words (Chinese: characters) with
-    their offsets in it, as the reading's word indexes count them."""
-    return {
-        "id": text.pk,
-        "title": text.title,
-        "language": text.language,
-        "text": text.text,
-        "words": [{"text": t.text, "offset": t.offset} for t in text.reference().tokens],
-    }

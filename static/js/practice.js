@@ -295,7 +295,7 @@ function leaveText() {
 
 // --- server messages ---------------------------------------------------------------------------
 
-function onMessage({ type, data, attempt: number, attemptId }) {
+function onMessage({ type, data, attempt: number }) {
   switch (type) {
     case "reading_progress":
       if (isStale(number) || phase === "finished") return;
@@ -306,14 +306,15 @@ function onMessage({ type, data, attempt: number, attemptId }) {
     case "reading_result":
       if (isStale(number)) return;
       attempt = number ?? attempt;
-      finished(data, attemptId);
+      finished(data);
       break;
     case "tts_audio":
       if (data.encoding === "binary") binaryReply = data;
       else playSpeech(data, messageBytes(data));
       break;
     case "error":
-      if (notice.socketError(data) && data.request_id) player.abandon(data.request_id);
+      if (data.code === "nothing_read") nothingRead();
+      else if (notice.socketError(data) && data.request_id) player.abandon(data.request_id);
       break;
   }
 }
@@ -323,11 +324,23 @@ function isStale(number) {
   return attempt !== null && number != null && number < attempt;
 }
 
-function finished(reading, attemptId) {
-  if (microphone.active) microphone.stop();
+/** "I'm done" before a word was heard: nothing to score, the student may start again. */
+function nothingRead() {
+  if (phase !== "checking") return;
+  notice.show(text.nothingRead, "info");
+  ui.status.textContent = text.ready;
+  setPhase("idle");
+}
+
+/** The attempt's result: after "I'm done", or by itself once the reader reached the end. */
+function finished(reading) {
+  if (microphone.active) {
+    microphone.stop();
+    socket?.endUtterance();
+  }
   showReading(reading);
   showFigures(reading);
-  if (attemptId != null) ui.results.dataset.attemptId = attemptId;
+  if (reading.attemptId != null) ui.results.dataset.attemptId = reading.attemptId;
   ui.status.textContent = text.finished;
   setPhase("finished");
 }

@@ -8,11 +8,11 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import ensure_csrf_cookie
 
-from reading.selectors import text_for_reading, texts_visible_to
+from reading.selectors import texts_visible_to
 from streaming import asr_models
 from streaming.core.audio import SAMPLE_RATE
 from streaming.models import SessionStatus, StreamingSession
-from streaming.selectors import session_summary
+from streaming.selectors import practice_text_dict, session_summary
 from streaming.shapes import Session
 
 SESSION_STATUS_NAMES = {"active": _("active"), "closed": _("closed"), "expired": _("expired")}
@@ -104,6 +104,7 @@ PRACTICE_TEXT = {
     "wordsPerMinute": _("Words correct per minute"),
     "charactersPerMinute": _("Characters correct per minute"),
     "noPauses": _("none"),
+    "nothingRead": _("Nothing has been heard yet: press Start reading and read the text aloud."),
     "pauseAt": _("{seconds} s before “{word}”"),
 }
 
@@ -144,7 +145,7 @@ def practice(request: HttpRequest) -> HttpResponse:
         "apiBase": reverse("streaming:sessions"),
         "sampleRate": SAMPLE_RATE,
         "languages": {code: asr_models.supports(code) for code in ("en", "zh")},
-        "texts": [text_for_reading(t) for t in texts],
+        "texts": [practice_text_dict(t) for t in texts],
         "text": PRACTICE_TEXT,
     }
     return render(request, "streaming/practice.html", {"practice_config": config})

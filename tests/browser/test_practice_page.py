@@ -52,6 +52,20 @@ def readings(spoken: str) -> tuple[list[Reading], Reading]:
     return progress, aligner.finish()
 
 
+def silent_microphone(page: Page) -> None:
+    """A microphone that hears nothing: the test plays the server, and real speech would answer too."""
+    page.evaluate(
+        """() => { navigator.mediaDevices.getUserMedia = async () => {
+             const context = new AudioContext({ sampleRate: 48000 });
+             const silence = context.createConstantSource();
+             silence.offset.value = 0;
+             const out = context.createMediaStreamDestination();
+             silence.connect(out);
+             silence.start();
+             return out.stream; }; }"""
+    )
+
+
 def statuses(page: Page) -> list[str]:
     return page.eval_on_selector_all("#reading-text .word", "words => words.map(w => w.dataset.status)")
 
@@ -66,6 +80,7 @@ def test_the_page_lights_up_words_and_shows_the_result_word_by_word(live, chromi
     page, errors = open_practice(chromium, live)
     track_sockets(page)
     track_sent(page)
+    silent_microphone(page)
     expect(page.locator("#texts .text-choice")).not_to_have_count(0)
     page.get_by_role("button", name=JFK_TITLE).click()
     expect(page.locator("#reader-title")).to_have_text(JFK_TITLE)
@@ -106,11 +121,14 @@ def test_the_page_lights_up_words_and_shows_the_result_word_by_word(live, chromi
     # "fellow" misread, "um" said between two words, the last word never read.
     spoken = JFK_TEXT.replace("fellow", "yellow").replace("not what", "not um what").removesuffix(" country.")
     _, result = readings(spoken)
-    server_says(page, {"type": "reading_result", "data": result.as_dict(), "attempt": 1, "attemptId": 7})
+    server_says(page, {"type": "reading_result", "data": {**result.as_dict(), "attemptId": 7}, "attempt": 1})
     expect(page.locator("#results")).to_be_visible()
     shown = statuses(page)
     assert shown.count("misread") == 1 and shown.count("skipped") == 1 and "pending" not in shown
-    assert page.get_attribute("#reading-text .word[data-status=misread]", "aria-label") == "fellow (misread – heard “yellow”)"
+    assert (
+        page.get_attribute("#reading-text .word[data-status=misread]", "aria-label")
+        == "fellow (misread – heard “yellow”)"
+    )
     expect(page.locator("#reading-text ins.inserted")).to_have_text(["um"])
     expect(page.locator("#reading-text .word.current")).to_have_count(0)
     figures = result.as_dict()["figures"]
@@ -149,6 +167,7 @@ def test_the_page_speaks_chinese(live, chromium, artifacts):
     words = page.eval_on_selector_all("#reading-text .word", "words => words.map(w => w.textContent)")
     assert all(len(word) == 1 for word in words)  # one character each
     track_sockets(page)
+    silent_microphone(page)
     page.click("#start-reading")
     expect(page.locator("#practice")).to_have_attribute("data-recording", "true", timeout=20_000)
     config = json.loads(page.inner_text("#practice-config"))
@@ -160,9 +179,42 @@ def test_the_page_speaks_chinese(live, chromium, artifacts):
     aligner.update([Word(0.5 + 0.3 * i, 0.7 + 0.3 * i, c) for i, c in enumerate(heard)])
     result = aligner.finish()
     page.click("#done-reading")
-    server_says(page, {"type": "reading_result", "data": result.as_dict(), "attempt": 1, "attemptId": 1})
+    server_says(page, {"type": "reading_result", "data": {**result.as_dict(), "attemptId": 1}, "attempt": 1})
     expect(page.locator("#figure-wcpm-label")).to_have_text("每分钟读对字数")
     expect(page.locator("#try-again")).to_have_text("再试一次")
     assert statuses(page).count("skipped") == 4
     page.screenshot(path=str(artifacts / "practice-zh-result.png"), full_page=True)
+    assert not errors
+
+
+@pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
+def test_reading_jfk_aloud_lights_up_his_words_and_scores_the_reading(live, chromium, artifacts, locale):
+    """End to end: the fake microphone says JFK's sentence while the page shows it as the practice
+    text; the real server aligns the live transcript to it (a Chinese student's page reads English)."""
+    page, errors = open_practice(chromium, live, locale)
+    page.get_by_role("button", name=JFK_TITLE).click()
+    page.click("#start-reading")
+    expect(page.locator("#practice")).to_have_attribute("data-recording", "true", timeout=20_000)
+
+    # Words light up while he speaks: correct ones on screen before the result is there.
+    page.wait_for_function(
+        """() => document.querySelectorAll('#reading-text .word[data-status=correct]').length >= 3
+                 && document.getElementById('results').hidden""",
+        timeout=60_000,
+    )
+    assert page.locator("#reading-text .word.current").count() == 1
+    page.screenshot(path=str(artifacts / f"practice-{locale[:2]}-live.png"))
+
+    # His turn ends at the end of the text: the attempt ends by itself and is scored.
+    expect(page.locator("#results")).to_be_visible(timeout=90_000)
+    shown = statuses(page)
+    assert shown.count("correct") >= 0.9 * len(shown), shown
+    accuracy = int(page.inner_text("#figure-accuracy").removesuffix(" %"))
+    wcpm = int(page.inner_text("#figure-wcpm"))
+    assert accuracy >= 90 and 90 <= wcpm <= 200, (accuracy, wcpm)
+    attempt_id = page.get_attribute("#results", "data-attempt-id")
+    saved = page.request.get(f"{live[0].base}/api/v1/audio-streaming/reading-attempts/{attempt_id}")
+    assert saved.ok, saved.text()
+    assert round(saved.json()["wcpm"]) == wcpm
+    page.screenshot(path=str(artifacts / f"practice-{locale[:2]}.png"), full_page=True)
     assert not errors
