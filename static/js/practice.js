@@ -252,9 +252,14 @@ async function openSession() {
 }
 
 function connected(data) {
-  // The server's words of the text are the ones its progress counts.
-  if (data.practice && data.practice.words && data.practice.id === current.id && phase !== "finished") {
-    renderText(data.practice);
+  // The server's words of the text are the ones its progress counts (the text may have been
+  // changed by the teacher since the page was loaded).
+  const practice = data.practice;
+  const changed = (other) => other.text !== current.text || JSON.stringify(other.words) !== JSON.stringify(current.words);
+  if (practice && practice.id === current.id && changed(practice)) {
+    stopListening();
+    renderText(practice);
+    clearReading();
   }
   socket.resume(data.audio_offset || 0);
 }
