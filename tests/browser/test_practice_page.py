@@ -215,6 +215,6 @@ def test_reading_jfk_aloud_lights_up_his_words_and_scores_the_reading(live, chro
     attempt_id = page.get_attribute("#results", "data-attempt-id")
     saved = page.request.get(f"{live[0].base}/api/v1/audio-streaming/reading-attempts/{attempt_id}")
     assert saved.ok, saved.text()
-    assert round(saved.json()["wcpm"]) == wcpm
+    assert abs(saved.json()["wcpm"] - wcpm) <= 0.5  # shown rounded
     page.screenshot(path=str(artifacts / f"practice-{locale[:2]}.png"), full_page=True)
     assert not errors
