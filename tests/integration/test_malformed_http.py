@@ -179,10 +179,27 @@ ROUTES = [
     "/admin/streaming/apitoken/",
     "/admin/streaming/workerheartbeat/",
     "/admin/school/classroom/",
+    "/admin/reading/practicetext/",
+    "/admin/reading/readingattempt/",
     "/admin/sessions_admin/servicehealth/",
     "/admin/sessions_admin/servicehealth/data.json",
 ]
-QUERY_NAMES = ["page", "page_size", "classroom", "q", "o", "p", "e", "status__exact", "language", "all", "next", "x"]
+QUERY_NAMES = [
+    "page",
+    "page_size",
+    "classroom",
+    "student",
+    "text",
+    "q",
+    "o",
+    "p",
+    "e",
+    "status__exact",
+    "language",
+    "all",
+    "next",
+    "x",
+]
 HOSTILE_TEXT = st.one_of(
     st.text(max_size=40),
     st.sampled_from(["²", "٣", "１", "-1", "0", "1e9", "null", "[]", "{}", "%00", "../..", "\x00", "☃"]),
