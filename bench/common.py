@@ -503,6 +503,7 @@ class StreamResult:
     send_times: list[float] = field(default_factory=list)  # when each frame had been sent
     transcripts: list[tuple[float, dict]] = field(default_factory=list)  # (received, data)
     errors: list[dict] = field(default_factory=list)
+    readings: list[tuple[float, dict]] = field(default_factory=list)  # (received, reading_progress/_result)
     started: float = 0.0
     finished: float = 0.0
     speed: float = 1.0  # audio seconds per wall second: clip time t was spoken at started + t / speed
@@ -517,6 +518,8 @@ async def _receive(ws: Any, result: StreamResult) -> None:
             result.transcripts.append((time.monotonic(), message["data"]))
         elif message["type"] == "error":
             result.errors.append(message["data"])
+        elif message["type"] in ("reading_progress", "reading_result"):
+            result.readings.append((time.monotonic(), message))
 
 
 async def stream_clip(
@@ -645,14 +648,16 @@ def run_level(
     sample_s: float = 1.0,
     phased: bool = False,
     mix: Clip | None = None,
+    session_options: dict[str, Any] | None = None,
 ) -> Level:
     """Stream `clip` from `clients` concurrent sessions (starts spread over one frame schedule
     second) and measure server CPU and memory around it. `phased`: client i streams the clip
     rotated by i/clients of its length, so the sessions pause at different times. `mix`: every
-    other client streams this clip instead, in a session of its language (a mixed classroom)."""
+    other client streams this clip instead, in a session of its language (a mixed classroom).
+    `session_options`: more fields of each session's creation (a practice text to read)."""
     spoken = [mix if mix is not None and i % 2 else clip for i in range(clients)]
     clips = [c.rotated(i * c.duration / clients) if phased else c for i, c in enumerate(spoken)]
-    sessions = [target.create_session(language=c.language) for c in clips]
+    sessions = [target.create_session(language=c.language, **(session_options or {})) for c in clips]
     pids = target.all_pids
     load_before = load_avg()
     try:

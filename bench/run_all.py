@@ -5,7 +5,8 @@ recordings (1 and 10 students), TTS latency (10 replies per engine), the TTS rou
 sentences per language spoken and transcribed back, zh and en), the cost of one ASR call, a final
 decode beside niced partials, accuracy on short utterances at the default encoder context, the
 streaming core's accuracy without a server (full and busy decodes), the concurrency sweep (1 2 4 8
-10 16 clients, long stream), a 4-minute soak at 4x and the production topology (N = 1 and 2 ASR
+10 16 clients, long stream), reading-practice progress latency (1 and 16 students reading the
+OSR recording's text), a 4-minute soak at 4x and the production topology (N = 1 and 2 ASR
 workers, 4 clients). Everything is also written to bench/results/run_all.jsonl; the last line
 checks the figures against the targets (issue 7's, and issue 19's where it set stricter ones).
 The full versions are the individual scripts (see docs/benchmarks.md).
@@ -28,6 +29,7 @@ from bench import (  # noqa: E402
     concurrency,
     production,
     quality,
+    reading_progress,
     short_utterances,
     soak,
     stream_latency,
@@ -52,6 +54,7 @@ AT_MOST = {
     "quality_faults_10_clients": 0,
     "piper_first_audio_p50": 0.3,
     "soak_rss_growth_mb": 10.0,
+    "reading_progress_p95_16_clients": reading_progress.P95_TARGET_S,
 }
 AT_LEAST = {"largest_clients_p95_within_2s": 10}
 
@@ -59,7 +62,9 @@ AT_LEAST = {"largest_clients_p95_within_2s": 10}
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=str(RESULTS_DIR / "run_all.jsonl"))
-    parser.add_argument("--skip", nargs="*", default=[], help="stream quality tts asr concurrency soak production")
+    parser.add_argument(
+        "--skip", nargs="*", default=[], help="stream quality tts asr concurrency reading soak production"
+    )
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.unlink(missing_ok=True)
@@ -98,6 +103,10 @@ def main(argv: list[str] | None = None) -> None:
         figures["word_latency_p95_16_clients"] = sixteen["word_latency_p95"]
         figures["final_delay_p95_16_clients"] = sixteen["final_delay_p95"]
         figures["largest_clients_p95_within_2s"] = concurrency.largest_within(sweep, 2.0)
+    if "reading" not in args.skip:
+        one, sixteen = reading_progress.main(["--levels", "1", "16", *out_args])
+        figures["reading_progress_p95_1_client"] = one["progress_latency_p95"]
+        figures["reading_progress_p95_16_clients"] = sixteen["progress_latency_p95"]
     if "soak" not in args.skip:
         soaked = soak.main(["--minutes", "4", *out_args])
         figures["soak_rss_growth_mb"] = soaked["rss_growth_after_warm_up_mb"]

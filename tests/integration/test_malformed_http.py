@@ -15,7 +15,11 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from reading.models import PracticeText
+from reading.services import create_attempt
 from school.models import Classroom
+from streaming.core.reading import ReadingAligner
+from streaming.core.stabilizer import Word
 from streaming.services import add_user_utterance
 from tests.support import make_session, token_for
 
@@ -170,6 +174,10 @@ ROUTES = [
     f"{API}/sessions/{{id}}",
     f"{API}/sessions/{{id}}/stats",
     f"{API}/sessions/{{id}}/entries",
+    f"{API}/practice-texts",
+    f"{API}/practice-texts/{{number}}",
+    f"{API}/reading-attempts",
+    f"{API}/reading-attempts/{{number}}",
     *OPERATIONS,
     "/api/{text}",
     "/admin/",
@@ -187,9 +195,10 @@ ROUTES = [
 QUERY_NAMES = [
     "page",
     "page_size",
+    "session",
+    "text",
     "classroom",
     "student",
-    "text",
     "q",
     "o",
     "p",
@@ -222,6 +231,7 @@ BODIES = st.one_of(
             "input_sample_rate": JSON_VALUES,
             "tts_transport": HOSTILE_TEXT,
             "tts_format": HOSTILE_TEXT,
+            "practice_text_id": st.integers(min_value=-(2**64), max_value=2**64) | HOSTILE_TEXT | JSON_VALUES,
         },
     ).map(lambda value: json.dumps(value).encode()),
     st.integers(min_value=1, max_value=40_000).map(lambda depth: ("[" * depth + "]" * depth).encode()),
@@ -231,6 +241,12 @@ REQUESTS = st.fixed_dictionaries(
         "method": st.sampled_from(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
         "route": st.sampled_from(ROUTES),
         "id": st.one_of(st.just("own"), st.just("other"), st.uuids().map(str), HOSTILE_TEXT),
+        # A practice text or reading attempt: one the student may see, another's, or any digits.
+        "number": st.one_of(
+            st.sampled_from(["text", "attempt", "other-text", "other-attempt"]),
+            st.integers(min_value=0, max_value=10**30).map(str),
+            HOSTILE_TEXT,
+        ),
         "text": HOSTILE_TEXT,
         "query": st.dictionaries(st.sampled_from(QUERY_NAMES), HOSTILE_TEXT, max_size=3),
         "body": BODIES,
@@ -255,7 +271,12 @@ def test_the_fuzzed_routes_cover_every_endpoint():
                 found.append("/" + prefix + str(entry.pattern).lstrip("^"))
         return found
 
-    declared = {route.replace("<uuid:session_id>", "{id}") for route in patterns(get_resolver())}
+    placeholders = {"<uuid:session_id>": "{id}", "<int:text_id>": "{number}", "<int:attempt_id>": "{number}"}
+    declared = set()
+    for route in patterns(get_resolver()):
+        for converter, placeholder in placeholders.items():
+            route = route.replace(converter, placeholder)
+        declared.add(route)
     assert declared <= {route.replace("{text}", "") for route in ROUTES}
 
 
@@ -266,12 +287,20 @@ def people(user, other_user):
     classroom.students.add(user)
     own, other = make_session(user), make_session(other_user)
     add_user_utterance(own.id, text="hello", language="en")
+    text, other_text = (PracticeText.objects.create(title=t, language="en", text=f"{t} is read.") for t in "AB")
+    text.classrooms.add(classroom)
+    attempts = {}
+    for name, session, read in (("attempt", own, text), ("other-attempt", other, other_text)):
+        aligner = ReadingAligner(read.reference())
+        aligner.update([Word(0.0, 0.4, read.title)])
+        attempts[name] = str(create_attempt(session, read, aligner.finish()).pk)
     clients = {"anonymous": Client(enforce_csrf_checks=True)}
     for name, person in (("student", user), ("operator", operator)):
         clients[name] = Client(enforce_csrf_checks=True)
         clients[name].force_login(person)
     token = bearer(user)
-    return clients, token, {"own": str(own.id), "other": str(other.id)}
+    numbers = {"text": str(text.pk), "other-text": str(other_text.pk), **attempts}
+    return clients, token, {"own": str(own.id), "other": str(other.id), **numbers}
 
 
 FUZZ_EXAMPLES = int(os.environ.get("HTTP_FUZZ_EXAMPLES", "300"))
@@ -289,7 +318,12 @@ def test_no_input_gets_a_500_and_the_api_answers_json(people, request):
     raises the server's exception, so a 500 fails with its traceback); under /api/ and on the
     operations endpoints every refusal is a JSON error with a code."""
     clients, token, ids = people
-    path = request["route"].replace("{id}", ids.get(request["id"], request["id"])).replace("{text}", request["text"])
+    path = (
+        request["route"]
+        .replace("{id}", ids.get(request["id"], request["id"]))
+        .replace("{number}", ids.get(request["number"], request["number"]))
+        .replace("{text}", request["text"])
+    )
     client = clients.get(request["who"], Client(enforce_csrf_checks=True))
     headers = {}
     if request["who"] == "student-token":

@@ -135,3 +135,43 @@ def test_errors_are_what_the_document_declares(doc, user, other_user):
     error = doc["components"]["schemas"]["ErrorDetail"]
     assert set(bad_field.json()["error"]) == set(error["properties"])  # `field` when a field is at fault
     assert set(twice.json()["error"]) == set(error["required"])
+
+
+def test_reading_practice_responses_are_what_the_document_declares(doc, user, staff):
+    from reading.models import PracticeText
+    from reading.services import create_attempt
+    from school.models import Classroom
+    from streaming.core.reading import ReadingAligner
+    from streaming.core.stabilizer import Word
+
+    text = PracticeText.objects.create(title="Cats", language="en", text="The cat sat on the mat.")
+    classroom = Classroom.objects.create(name="5B")
+    classroom.students.add(user)
+    text.classrooms.add(classroom)
+    headers = bearer(user)
+    body = json.dumps({"practice_text_id": text.pk})
+    created = Client().post(f"{API}/sessions", data=body, content_type="application/json", **headers)
+    assert created.status_code == 201
+    assert_documented(doc, created, "/sessions", "post")
+    aligner = ReadingAligner(text.reference())
+    aligner.update([Word(0.5, 0.8, " The"), Word(0.9, 1.2, " cat"), Word(1.3, 1.5, " dog")])
+    session = make_session(user, practice_text_id=text.pk)
+    attempt = create_attempt(session, text, aligner.finish())
+    for path, url in (
+        ("/practice-texts", "/practice-texts"),
+        ("/practice-texts/{text_id}", f"/practice-texts/{text.pk}"),
+        ("/reading-attempts", f"/reading-attempts?text={text.pk}&page_size=5"),
+        ("/reading-attempts/{attempt_id}", f"/reading-attempts/{attempt.pk}"),
+    ):
+        for who in (user, staff):
+            response = Client().get(API + url, **bearer(who))
+            assert response.status_code == 200, (url, response.content[:200])
+            schema = assert_documented(doc, response, path, "get")
+            assert set(response.json()) == set(schema["properties"])
+    assert Client().get(f"{API}/reading-attempts", **headers).json()["results"][0]["wcpm"] > 0
+    missing = Client().get(f"{API}/reading-attempts/{attempt.pk + 1000}", **headers)
+    assert missing.status_code == 404
+    assert_documented(doc, missing, "/reading-attempts/{attempt_id}", "get")
+    bad = Client().get(f"{API}/reading-attempts?session=x", **headers)
+    assert bad.status_code == 400 and bad.json()["error"]["field"] == "session"
+    assert_documented(doc, bad, "/reading-attempts", "get")

@@ -58,16 +58,23 @@ def test_a_full_reading_scores_its_own_text(name):
     assert reading.wcpm == pytest.approx(reference_wcpm, rel=0.05)
 
 
-def test_a_sentence_cut_out_of_the_audio_is_exactly_that_sentence_skipped():
-    text = EN_CLIPS[OSR]
+def osr_with_a_sentence_cut_out() -> tuple[np.ndarray, int, int]:
+    """The OSR clip without sentence CUT_SENTENCE (cut in the middle of the pauses around it, found
+    by a whole-file decode), and the indices of that sentence's first and last words in the text."""
     audio = shared_audio(OSR)
     words, _ = offline_words(audio)
-    sentences = [s.split() for s in text.split(". ")]
+    sentences = [s.split() for s in EN_CLIPS[OSR].split(". ")]
     first = sum(len(s) for s in sentences[:CUT_SENTENCE])
     last = first + len(sentences[CUT_SENTENCE]) - 1
     cut_from = round((words[first - 1].end + words[first].start) / 2 * SAMPLE_RATE)
     cut_to = round((words[last].end + words[last + 1].start) / 2 * SAMPLE_RATE)
-    reading = read_aloud(text, heard(np.concatenate([audio[:cut_from], audio[cut_to:]]), "en"))
+    return np.concatenate([audio[:cut_from], audio[cut_to:]]), first, last
+
+
+def test_a_sentence_cut_out_of_the_audio_is_exactly_that_sentence_skipped():
+    text = EN_CLIPS[OSR]
+    audio, first, last = osr_with_a_sentence_cut_out()
+    reading = read_aloud(text, heard(audio, "en"))
     skipped = [i for i, w in enumerate(reading.words) if w.status == Status.SKIPPED]
     assert skipped == list(range(first, last + 1))
     assert [w.text for w in reading.words[first : last + 1]] == ["Small", "children", "came", "to", "see", "him."]

@@ -1,6 +1,7 @@
 """The per-connection state machine, with the real VAD on real speech and scripted ASR answers."""
 
 import numpy as np
+import pytest
 
 from streaming.core.stabilizer import words_text
 from streaming.core.transcriber import StreamTranscriber, TranscriberConfig
@@ -537,3 +538,17 @@ def test_reset_ends_the_turn_with_its_settled_phrases_only():
     final = t.reset(4.4)
     assert final is not None and final.is_final and final.committed == "And so my fellow Americans."
     assert not t.in_utterance and t.reset(4.5) is None
+
+
+def test_updates_carry_their_words_in_the_session_timeline():
+    """Reading practice aligns the words, not the text: every update carries them, committed and
+    tentative, timed in the session's audio (the connection's plus the audio before it)."""
+    t = StreamTranscriber(TranscriberConfig(), session_offset_s=100.0)
+    updates = run_scripted(t, two_phrases(0.9), FELLOW_AMERICANS + ask_not(0.9))
+    for u in updates:
+        assert words_text(u.words) == u.committed
+        assert words_text(u.tentative_words) == u.tentative
+    final = next(u for u in updates if u.is_final)
+    expected = [t for a, b, _ in FELLOW_AMERICANS + ask_not(0.9) for t in (100 + a, 100 + b)]
+    assert [t for w in final.words for t in (w.start, w.end)] == pytest.approx(expected, abs=0.02)
+    assert any(u.tentative_words for u in updates)
