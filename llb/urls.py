@@ -10,6 +10,7 @@ from streaming.web.http_api import api_not_found
 urlpatterns = [
     path("", pages.home, name="home"),
     path("chat/", pages.chat, name="chat"),
+    path("practice/", pages.practice, name="practice"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -1,6 +1,10 @@
 """Admin for reading practice: teachers write texts and assign them to their classrooms, and read
 their students' attempts -- per classroom, student and text, word by word, and as CSV.
 
+The attempt list shows, for the attempts listed (a classroom, a student, a text, dates), the daily
+trend of accuracy and WCPM as SVG charts (llb/charts.py, as the service dashboard) and a line per
+student.
+
 Roles (school/roles.py): operators manage everything; teachers see the shared texts (the starter
 texts and operators'), their own and those of their classrooms, change the wording of their own only, and
 assign any text they see to the classrooms they teach. Attempts are records: read-only for all,
@@ -13,6 +17,7 @@ from collections import defaultdict
 from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
@@ -21,6 +26,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from llb import charts
 from reading import selectors, services
 from reading.models import PracticeText, ReadingAttempt
 from school.roles import is_operator, is_teacher
@@ -36,6 +42,7 @@ STATUS_STYLES = {
     "skipped": "color:#888;text-decoration:line-through",
 }
 INSERTED_STYLE = "color:#e08a00;font-style:italic"
+TREND_DAYS = 30  # the charts of the attempt list: the last month, a day a point
 # A spreadsheet runs a cell starting with one of these as a formula: a student's name must not.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -81,6 +88,21 @@ class TextFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         value = self.value()
         return queryset.filter(text=int(value)) if value and value.isdigit() else queryset
+
+
+class StudentFilter(admin.SimpleListFilter):
+    """One student's attempts, among the students whose attempts the user sees."""
+
+    title = _("student")
+    parameter_name = "student"
+
+    def lookups(self, request, model_admin):
+        students = selectors.attempts_visible_to(request.user).order_by("student__username")
+        return [(str(pk), name) for pk, name in students.values_list("student", "student__username").distinct()]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset.filter(student=int(value)) if value and value.isdigit() else queryset
 
 
 @admin.register(PracticeText)
@@ -148,7 +170,7 @@ class PracticeTextAdmin(admin.ModelAdmin):
 @admin.register(ReadingAttempt)
 class ReadingAttemptAdmin(admin.ModelAdmin):
     list_display = ("created_at", "student", "text", "accuracy_percent", "wcpm_rounded", "reading_time", "session_link")
-    list_filter = (StudentClassroomFilter, TextFilter, "text__language", "created_at")
+    list_filter = (StudentClassroomFilter, StudentFilter, TextFilter, "text__language", "created_at")
     search_fields = ("student__username", "student__first_name", "student__last_name", "text__title")
     date_hierarchy = "created_at"
     list_select_related = ("student", "text")
@@ -184,6 +206,41 @@ class ReadingAttemptAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).filter(pk__in=selectors.attempts_visible_to(request.user).values("pk"))
+
+    def changelist_view(self, request: HttpRequest, extra_context=None) -> HttpResponse:
+        """The list, under the trend of the attempts it lists: the same filters, the same rows a
+        user may see (get_queryset), so a teacher's charts hold their classrooms' attempts only."""
+        response = super().changelist_view(request, extra_context)
+        if not isinstance(response, TemplateResponse) or "cl" not in (response.context_data or {}):
+            return response  # an action's answer (CSV) or a redirect
+        context = response.context_data
+        assert context is not None
+        changelist = context["cl"]
+        attempts = changelist.queryset
+        starts, lines = selectors.daily_trend(attempts, TREND_DAYS)
+        names = {"accuracy": gettext("accuracy"), "wcpm_en": gettext("English"), "wcpm_zh": gettext("Chinese")}
+        rates = {names[key]: series for key, series in lines.items() if key.startswith("wcpm_")}
+        context["trend_charts"] = [
+            charts.line_chart(
+                gettext("Accuracy, last %(days)d days") % {"days": TREND_DAYS},
+                starts,
+                {names["accuracy"]: lines["accuracy"]},
+                " %",
+                stamp="%m-%d",
+            ),
+            charts.line_chart(
+                gettext("Words (Chinese: characters) correct per minute, last %(days)d days") % {"days": TREND_DAYS},
+                starts,
+                rates,
+                stamp="%m-%d",
+            ),
+        ]
+        context["trend_lines"] = lines
+        context["student_rows"] = [
+            {**row, "url": changelist.get_query_string({"student": str(row["student"])})}
+            for row in selectors.student_summaries(attempts)
+        ]
+        return response
 
     @admin.display(description=_("accuracy"), ordering="accuracy")
     def accuracy_percent(self, obj: ReadingAttempt) -> str:

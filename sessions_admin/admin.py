@@ -26,9 +26,9 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from llb import charts
 from school.models import Classroom
 from school.roles import is_operator, is_teacher
-from sessions_admin import charts
 from sessions_admin.models import ServiceHealth
 from streaming import live_stats, selectors, services
 from streaming.core.audio import SAMPLE_RATE

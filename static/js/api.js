@@ -18,7 +18,7 @@ export class SessionsApi {
     this.base = base.replace(/\/$/, "");
   }
 
-  async request(method, path, body) {
+  async request(method, path, body, { keepalive = false } = {}) {
     const headers = { Accept: "application/json" };
     if (method !== "GET") headers["X-CSRFToken"] = csrfToken();
     if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -29,6 +29,7 @@ export class SessionsApi {
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
         credentials: "same-origin",
+        keepalive,
       });
     } catch (failure) {
       throw new ApiError(0, "network", failure.message);
@@ -45,8 +46,9 @@ export class SessionsApi {
     return this.request("POST", "", options);
   }
 
-  end(id) {
-    return this.request("DELETE", `/${id}`);
+  /** `keepalive`: the request outlives the page (ending a session as the student leaves). */
+  end(id, { keepalive = false } = {}) {
+    return this.request("DELETE", `/${id}`, undefined, { keepalive });
   }
 
   stats(id) {

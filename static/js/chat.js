@@ -4,6 +4,7 @@
 import { SessionsApi } from "./api.js";
 import { SessionSocket } from "./connection.js";
 import { Microphone } from "./microphone.js";
+import { CLOSE_MESSAGES, Notice, format, showLevel } from "./notices.js";
 import { Player, messageBytes, pcmOf } from "./player.js";
 import { Transcript } from "./transcript.js";
 
@@ -15,8 +16,6 @@ const ui = {
   root: byId("chat"),
   connection: byId("connection-status"),
   connectionLabel: document.querySelector("#connection-status .connection-label"),
-  notice: byId("notice"),
-  noticeText: byId("notice-text"),
   lagWarning: byId("lag-warning"),
   start: byId("start-recording"),
   stop: byId("stop-recording"),
@@ -39,6 +38,7 @@ const LAG_WARNING_S = 2;
 const STATS_EVERY_MS = 10000;
 
 const api = new SessionsApi(config.apiBase);
+const notice = new Notice(byId("notice"), byId("notice-text"), byId("notice-close"), text);
 const player = new Player();
 const transcript = new Transcript({
   list: byId("transcript"),
@@ -50,7 +50,7 @@ const transcript = new Transcript({
 const microphone = new Microphone({
   targetRate: config.sampleRate,
   onFrame: (pcm) => socket?.sendOrQueue(pcm),
-  onLevel: showLevel,
+  onLevel: (level) => showLevel(ui.meter, level),
   onEnded: () => {
     recordingStopped();
     notify(text.micEnded);
@@ -69,62 +69,30 @@ let elapsedTimer = null;
 let statsTimer = null;
 let binaryReply = null; // a `tts_audio` header whose audio follows as a binary frame
 
-function format(template, values) {
-  return template.replace(/\{(\w+)\}/g, (_, key) => values[key]);
-}
-
 // --- messages to the student -------------------------------------------------------------------
 
 function notify(message, kind = "error") {
-  ui.noticeText.textContent = message;
-  ui.notice.dataset.kind = kind;
-  ui.notice.hidden = false;
+  notice.show(message, kind);
 }
 
 function clearNotice() {
-  ui.notice.hidden = true;
-  ui.noticeText.textContent = "";
+  notice.clear();
 }
 
-const API_MESSAGES = {
-  server_full: "serverFull",
-  too_many_sessions: "tooManySessions",
-  language_unsupported: "languageUnsupported",
-  language_unavailable: "languageUnavailable",
-  not_authenticated: "notAuthenticated",
-  forbidden: "forbidden",
-  not_found: "notFound",
-  session_not_active: "sessionExpired",
-  network: "requestFailed",
-};
-
 function notifyApiError(error) {
-  const key = API_MESSAGES[error.code];
-  notify(key ? text[key] : format(text.serverError, { message: error.message }));
+  notice.apiError(error);
   if (error.code === "language_unsupported") {
     config.languages[ui.language.value] = false; // the server knows best
     ui.languageNote.hidden = true; // the notice says it now: once on screen
   }
 }
 
-const SOCKET_ERRORS = {
-  rate_limited: "rateLimited",
-  asr_failed: "asrFailed",
-  asr_timeout: "asrFailed",
-  tts_failed: "ttsFailed",
-  responder_failed: "responderFailed",
-};
-// Refusals on connect are followed by a close code; the close explains them.
-const REFUSAL_CODES = new Set(["not_authenticated", "invalid_token", "forbidden", "not_found", "session_not_active"]);
-
 function onServerError(data) {
-  if (REFUSAL_CODES.has(data.code) || data.code === "chunk_gap") return;
+  if (!notice.socketError(data)) return;
   if (data.request_id) {
     player.abandon(data.request_id);
     transcript.replyDone(data.request_id);
   }
-  const key = SOCKET_ERRORS[data.code];
-  notify(key ? text[key] : format(text.serverError, { message: data.message }), key ? "warning" : "error");
 }
 
 // --- sessions ----------------------------------------------------------------------------------
@@ -172,7 +140,7 @@ async function sessionChoiceChanged() {
 
 /** The English-only warning under the language picker, only for a language the model cannot hear. */
 function languageChanged() {
-  if (ui.noticeText.textContent === text.languageUnsupported) clearNotice(); // a refusal of the previous choice
+  if (notice.shown === text.languageUnsupported) clearNotice(); // a refusal of the previous choice
   const supported = config.languages[ui.language.value] !== false;
   ui.languageNote.textContent = supported ? "" : text.languageUnsupported;
   ui.languageNote.hidden = supported;
@@ -248,14 +216,6 @@ function connectionChanged({ state, attempt }) {
   ui.connectionLabel.textContent = state === "reconnecting" ? format(text.reconnecting, { attempt }) : text[state];
   updateControls();
 }
-
-const CLOSE_MESSAGES = {
-  session_not_active: "sessionExpired",
-  superseded: "superseded",
-  not_authenticated: "notAuthenticated",
-  forbidden: "forbidden",
-  not_found: "notFound",
-};
 
 /** The session cannot go on here: it ended, expired, moved to another tab or was refused. */
 function sessionClosed(reason) {
@@ -375,8 +335,6 @@ function showStats(stats) {
 
 // --- microphone --------------------------------------------------------------------------------
 
-const MIC_MESSAGES = { denied: "micDenied", missing: "micMissing", busy: "micBusy", insecure: "micInsecure" };
-
 async function startRecording({ byKey = false } = {}) {
   if (microphone.active || micStarting) return;
   micStarting = true;
@@ -386,8 +344,7 @@ async function startRecording({ byKey = false } = {}) {
     if (!(await openSession())) return;
     await microphone.start();
   } catch (error) {
-    const key = MIC_MESSAGES[error.reason];
-    notify(key ? text[key] : format(text.micFailed, { detail: error.message }));
+    notice.microphoneError(error);
     return;
   } finally {
     micStarting = false;
@@ -421,11 +378,6 @@ function recordingStopped() {
 function showElapsed() {
   const seconds = Math.floor((performance.now() - recordingSince) / 1000);
   ui.elapsed.textContent = `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
-}
-
-function showLevel(level) {
-  ui.meter.style.setProperty("--level", level.toFixed(3));
-  ui.meter.setAttribute("aria-valuenow", String(Math.round(level * 100)));
 }
 
 // --- playback ----------------------------------------------------------------------------------
@@ -505,7 +457,6 @@ ui.endSession.addEventListener("click", endSession);
 ui.refreshStats.addEventListener("click", requestStats);
 ui.sessionSelect.addEventListener("change", sessionChoiceChanged);
 ui.language.addEventListener("change", languageChanged);
-byId("notice-close").addEventListener("click", clearNotice);
 window.addEventListener("pagehide", () => socket?.close());
 
 renderSessionChoices(config.sessions.length > 0 ? config.sessions[0].id : "new");

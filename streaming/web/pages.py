@@ -1,4 +1,4 @@
-"""Server-rendered pages for students: the voice chat."""
+"""Server-rendered pages for students: the voice chat and reading practice."""
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -8,11 +8,14 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import ensure_csrf_cookie
 
+from reading.selectors import texts_visible_to
 from streaming import asr_models
 from streaming.core.audio import SAMPLE_RATE
 from streaming.models import SessionStatus, StreamingSession
-from streaming.selectors import session_summary
+from streaming.selectors import practice_text_dict, session_summary
 from streaming.shapes import Session
+
+SESSION_STATUS_NAMES = {"active": _("active"), "closed": _("closed"), "expired": _("expired")}
 
 # Everything the page's JavaScript says to the student, translated on the server.
 # `{name}` placeholders are filled in by the script.
@@ -23,7 +26,7 @@ UI_TEXT = {
     "startSession": _("Start session"),
     "resumeSession": _("Resume session"),
     "languageNames": {"en": "English", "zh": "中文", "auto": _("Automatic")},
-    "statusNames": {"active": _("active"), "closed": _("closed"), "expired": _("expired")},
+    "statusNames": SESSION_STATUS_NAMES,
     "idle": _("Not connected"),
     "connecting": _("Connecting…"),
     "connected": _("Connected"),
@@ -73,6 +76,39 @@ UI_TEXT = {
 }
 
 
+# The practice page's own words; it shares the chat page's for the connection, microphone and errors.
+PRACTICE_TEXT = {
+    **UI_TEXT,
+    "listen": _("Listen first"),
+    "stopListening": _("Stop listening"),
+    "startReading": _("Start reading"),
+    "doneReading": _("I'm done"),
+    "tryAgain": _("Try again"),
+    "reading": _("Reading… {read} of {total} words"),
+    "readingZh": _("Reading… {read} of {total} characters"),
+    "listening": _("Listening to sentence {sentence} of {sentences}…"),
+    "checking": _("Checking your reading…"),
+    "ready": _("Press Listen first to hear the text, or Start reading and read it aloud."),
+    "finished": _("Well done! Here is how you read."),
+    "noTexts": _("No text has been assigned to you yet. Your teacher assigns texts to your class."),
+    "statusNames": {
+        **SESSION_STATUS_NAMES,
+        "correct": _("read correctly"),
+        "misread": _("misread"),
+        "skipped": _("skipped"),
+        "inserted": _("added"),
+    },
+    "heard": _("heard “{heard}”"),
+    "wordsCount": _("{count} words"),
+    "charactersCount": _("{count} characters"),
+    "wordsPerMinute": _("Words correct per minute"),
+    "charactersPerMinute": _("Characters correct per minute"),
+    "noPauses": _("none"),
+    "nothingRead": _("Nothing has been heard yet: press Start reading and read the text aloud."),
+    "pauseAt": _("{seconds} s before “{word}”"),
+}
+
+
 def home(request: HttpRequest) -> HttpResponse:
     return redirect("chat")
 
@@ -98,3 +134,18 @@ def chat(request: HttpRequest) -> HttpResponse:
         "text": UI_TEXT,
     }
     return render(request, "streaming/chat.html", {"responder": settings.RESPONDER, "chat_config": config})
+
+
+@login_required
+@ensure_csrf_cookie
+def practice(request: HttpRequest) -> HttpResponse:
+    """The student's texts, one to listen to and read aloud with word-by-word feedback."""
+    texts = texts_visible_to(request.user).order_by("language", "title")
+    config = {
+        "apiBase": reverse("streaming:sessions"),
+        "sampleRate": SAMPLE_RATE,
+        "languages": {code: asr_models.supports(code) for code in ("en", "zh")},
+        "texts": [practice_text_dict(t) for t in texts],
+        "text": PRACTICE_TEXT,
+    }
+    return render(request, "streaming/practice.html", {"practice_config": config})

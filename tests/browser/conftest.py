@@ -153,21 +153,27 @@ def chromium_mandarin(mandarin_microphone_wav):
 
 
 def open_chat(
-    chromium, base: str, credentials: tuple[str, str], locale: str = "en-US", login_screenshot: Path | None = None
+    chromium,
+    base: str,
+    credentials: tuple[str, str],
+    locale: str = "en-US",
+    login_screenshot: Path | None = None,
+    path: str = "/chat/",
 ) -> tuple[Page, list[str]]:
-    """Log in through the login form and land on /chat/; returns the page and its script errors."""
+    """Log in through the login form and land on `path` (the chat page); returns the page and its
+    script errors."""
     context = chromium.new_context(locale=locale, viewport={"width": 1280, "height": 860})
     context.grant_permissions(["microphone"], origin=base)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on("console", lambda message: message.type == "error" and print(f"[browser] {message.text}"))
-    page.goto(f"{base}/chat/")
+    page.goto(f"{base}{path}")
     assert "/accounts/login/" in page.url
     if login_screenshot is not None:
         page.screenshot(path=str(login_screenshot))
     page.fill("#id_username", credentials[0])
     page.fill("#id_password", credentials[1])
     page.click("#login-form button[type=submit]")
-    page.wait_for_url(f"{base}/chat/")
+    page.wait_for_url(f"{base}{path}")
     return page, errors

@@ -166,6 +166,7 @@ def test_not_ready_is_a_warning_once_not_an_error_per_probe(caplog):
 ROUTES = [
     "/",
     "/chat/",
+    "/practice/",
     "/accounts/login/",
     "/accounts/logout/",
     "/i18n/setlang/",
@@ -186,6 +187,8 @@ ROUTES = [
     "/admin/streaming/apitoken/",
     "/admin/streaming/workerheartbeat/",
     "/admin/school/classroom/",
+    "/admin/reading/practicetext/",
+    "/admin/reading/readingattempt/",
     "/admin/sessions_admin/servicehealth/",
     "/admin/sessions_admin/servicehealth/data.json",
 ]
@@ -195,6 +198,7 @@ QUERY_NAMES = [
     "session",
     "text",
     "classroom",
+    "student",
     "q",
     "o",
     "p",

@@ -3,13 +3,17 @@ attempts, and who sees what (the roles of school/roles.py, checked for sessions 
 
 import csv
 import io
+from datetime import timedelta
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.test import RequestFactory
+from django.utils import timezone
 
 from reading import selectors, services
+from reading.admin import StudentFilter
 from reading.models import PracticeText, ReadingAttempt
 from school.models import Classroom
 from streaming.core.reading import ReadingAligner
@@ -56,6 +60,12 @@ def attempt_by(student, text: PracticeText, spoken: str) -> ReadingAttempt:
     aligner = ReadingAligner(text.reference())
     aligner.update(said(spoken))
     return services.create_attempt(make_session(student), text, aligner.finish())
+
+
+def fake_request(user):
+    request = RequestFactory().get(ATTEMPTS)
+    request.user = user
+    return request
 
 
 def fox() -> PracticeText:
@@ -228,6 +238,55 @@ def test_teachers_see_their_students_attempts_with_a_word_map(school):
     assert client.get(f"{ATTEMPTS}{mine.pk}/delete/").status_code == 403
     filtered = client.get(ATTEMPTS, {"classroom": school["5B"].pk, "text": fox().pk}).content.decode()
     assert f"{ATTEMPTS}{mine.pk}/change/" in filtered
+
+
+def days_ago(attempt: ReadingAttempt, days: int) -> ReadingAttempt:
+    ReadingAttempt.objects.filter(pk=attempt.pk).update(created_at=timezone.now() - timedelta(days=days))
+    return attempt
+
+
+def test_a_teachers_trend_charts_hold_their_classrooms_attempts_only(school):
+    """The attempt list's charts and per-student lines: 5B's teacher sees 5B's attempts over the
+    month, day by day, and nothing of 6A's -- not even when asking for a 6A student by id."""
+    fox_text = fox()
+    first = days_ago(attempt_by(school["student"], fox_text, "one hot summer's day"), 3)
+    better = attempt_by(school["student"], fox_text, fox_text.text)
+    classmate = attempt_by(school["classmate"], fox_text, "one hot summer's day a fox was strolling")
+    other = attempt_by(school["other"], school["six_a_text"], "the long journey home took a year")
+    days_ago(other, 3)
+
+    client = admin_client(school["teacher"])
+    response = client.get(ATTEMPTS)
+    lines = response.context["trend_lines"]
+    assert set(lines) == {"accuracy", "wcpm_en"} and len(lines["accuracy"]) == 30
+    assert lines["accuracy"][-4] == pytest.approx(100 * first.accuracy)  # 6A's attempt that day left out
+    assert lines["accuracy"][-1] == pytest.approx(100 * (better.accuracy + classmate.accuracy) / 2)
+    assert lines["wcpm_en"][-1] == pytest.approx((better.wcpm + classmate.wcpm) / 2)
+    assert [v for i, v in enumerate(lines["accuracy"]) if i not in (26, 29)] == [None] * 28
+    rows = {row["student__username"]: row for row in response.context["student_rows"]}
+    assert set(rows) == {"student", "classmate"}
+    assert rows["student"]["attempts"] == 2 and rows["student"]["best_wcpm"] == pytest.approx(
+        max(first.wcpm, better.wcpm)
+    )
+    page = response.content.decode()
+    assert page.count('<svg xmlns="http://www.w3.org/2000/svg" class="llb-chart"') == 2
+    assert "Accuracy, last 30 days" in page and ">other</a>" not in page
+
+    # One student: the trend is theirs; one of another classroom: nothing at all.
+    mine = client.get(ATTEMPTS, {"student": school["student"].pk}).context
+    assert [row["student__username"] for row in mine["student_rows"]] == ["student"]
+    assert mine["trend_lines"]["accuracy"][-1] == pytest.approx(100 * better.accuracy)
+    theirs = client.get(ATTEMPTS, {"student": school["other"].pk}).context
+    assert theirs["student_rows"] == [] and set(theirs["trend_lines"]["accuracy"]) == {None}
+    offered = StudentFilter(fake_request(school["teacher"]), {}, ReadingAttempt, None).lookup_choices
+    assert {name for _, name in offered} == {"student", "classmate"}
+
+    # 6A's teacher sees 6A's attempt only; an operator sees all.
+    other_view = admin_client(school["teacher6"]).get(ATTEMPTS).context
+    assert [row["student__username"] for row in other_view["student_rows"]] == ["other"]
+    assert other_view["trend_lines"]["accuracy"][-4] == pytest.approx(100 * other.accuracy)
+    everyone = admin_client(school["staff"]).get(ATTEMPTS).context
+    assert {row["student__username"] for row in everyone["student_rows"]} == {"student", "classmate", "other"}
 
 
 def test_csv_export_of_a_class_holds_only_visible_attempts_and_no_formulas(school):

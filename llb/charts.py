@@ -1,4 +1,8 @@
-"""Small line charts as inline SVG, rendered on the server: no JavaScript, no chart library."""
+"""Small line charts as inline SVG, rendered on the server: no JavaScript, no chart library.
+
+Shared by the service dashboard (sessions_admin) and the teachers' reading trends (reading.admin),
+so it lives in the project package, which both may import (docs/decisions/0045).
+"""
 
 import math
 from collections.abc import Mapping, Sequence
@@ -42,9 +46,14 @@ def _segments(points: list[tuple[float, float] | None]) -> list[list[tuple[float
 
 
 def line_chart(
-    title: str, starts: list[datetime], lines: Mapping[str, Sequence[float | None]], unit: str = ""
+    title: str,
+    starts: list[datetime],
+    lines: Mapping[str, Sequence[float | None]],
+    unit: str = "",
+    stamp: str = "%H:%M",
 ) -> SafeString:
-    """An SVG chart of one or more series sharing the time axis `starts`."""
+    """An SVG chart of one or more series sharing the time axis `starts`, labelled with the
+    strftime format `stamp` (hours for a day's buckets, dates for days)."""
     values = [v for series in lines.values() for v in series if v is not None]
     top = _nice_ceiling(max(values, default=0.0))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
@@ -70,11 +79,11 @@ def line_chart(
         )
     for i in sorted({0, (count - 1) // 2, count - 1}):
         if i < len(starts):
-            stamp = timezone.localtime(starts[i]).strftime("%H:%M")
+            label = timezone.localtime(starts[i]).strftime(stamp)
             anchor = "start" if i == 0 else "end" if i == count - 1 else "middle"
             parts.append(
                 f'<text x="{x(i):.1f}" y="{TOP + plot_h + 14}" font-size="10" text-anchor="{anchor}" fill="#666">'
-                f"{escape(stamp)}</text>"
+                f"{escape(label)}</text>"
             )
     for n, (name, series) in enumerate(lines.items()):
         color = COLORS[n % len(COLORS)]
