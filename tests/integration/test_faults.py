@@ -226,3 +226,39 @@ async def test_a_database_outage_costs_no_connection_and_loses_nothing(user, set
     saved = await sync_to_async(StreamingSession.objects.get)(pk=session.pk)
     assert saved.audio_seconds == pytest.approx(sent_s, abs=1e-6)
     assert saved.bytes_received == len(float32_to_pcm16(speech)) * 2
+
+
+# --- the REST API while the database is away ---------------------------------------------------
+
+
+def test_the_api_answers_503_while_the_database_refuses_connections(user):
+    """Every API endpoint, with a bearer token or a login cookie, answers JSON 503
+    `database_unavailable` (it was a 500) while PostgreSQL refuses connections; /healthz stays 200,
+    /readyz says 503 naming the database, and all answer as before once it is back."""
+    session = make_session(user)
+    token = token_for(user)
+    browser = Client()
+    browser.force_login(user)
+    base = "/api/v1/audio-streaming/sessions"
+    calls = [
+        ("get", base),
+        ("post", base),
+        ("get", f"{base}/{session.id}"),
+        ("delete", f"{base}/{session.id}"),
+        ("get", f"{base}/{session.id}/stats"),
+        ("get", f"{base}/{session.id}/entries"),
+    ]
+    bearer = Client(headers={"Authorization": f"Bearer {token}"})
+    with database_refused():
+        for client in (bearer, browser):
+            for method, url in calls:
+                response = getattr(client, method)(url, content_type="application/json")
+                assert response.status_code == 503, (method, url, response.status_code, response.content[:200])
+                assert response.json()["error"]["code"] == "database_unavailable", (method, url)
+        assert Client().get("/healthz").status_code == 200
+        status, body = probe()
+        assert status == 503 and body["checks"]["database"]["ok"] is False, body
+    close_old_connections()
+    assert bearer.get(f"{base}/{session.id}").json()["status"] == "active"  # nothing was ended
+    assert bearer.delete(f"{base}/{session.id}").status_code == 200
+    assert browser.get(base).status_code == 200
