@@ -19,14 +19,18 @@ from streaming.models import StreamingSession
 from streaming.outages import call_database
 from streaming.realtime.recognition import Recognition
 
+# The dropped turn's final decode is waited for this long at most (ASR_TIMEOUT if shorter): one
+# decode, well within it unless the workers are swamped. A process that dies while decoding leaves
+# its mark, and its session's next connection waits this long (plus the margin) for nothing.
+DECODE_WITHIN_S = 5.0
 HANDOVER_MARGIN_S = 2.0  # beyond the decode's bound: the save, the counters and the handover's write
 WAIT_STEP_S = 0.1
 
 
 async def finish_dropped_turn(recognition: Recognition, layer: BaseChannelLayer) -> list[dict]:
-    """Finish the turn in progress of a closed connection, within ASR_TIMEOUT: the finals for the
-    next connection. The caller writes the counters, then `hand_over` them."""
-    within = settings.ASR_TIMEOUT
+    """Finish the turn in progress of a closed connection, within DECODE_WITHIN_S: the finals for
+    the next connection. The caller writes the counters, then `hand_over` them."""
+    within = min(settings.ASR_TIMEOUT, DECODE_WITHIN_S)
     session_id = recognition.link.session_id
     await call_database(
         "marking a dropped turn", services.begin_handover, session_id, until=time.time() + within + HANDOVER_MARGIN_S
