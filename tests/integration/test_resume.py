@@ -1,23 +1,29 @@
 """Resuming after a lost connection, through the real daphne and an ASR worker process (issue 20,
 item 5): a client whose TCP connection drops mid-utterance gets that utterance's final on its
 next connection, and a client whose daphne was killed re-sends from the resume point the
-`connected` message gives, losing and doubling nothing (docs/decisions/0046).
+`connected` message gives, losing and doubling nothing (docs/decisions/0046); and issue 20's
+combined count across every fault. These tests pause the shared Redis and refuse this run's test
+database: run them under the heavy-test lock.
 """
 
+import contextlib
 import json
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numpy as np
 import pytest
+from django.db import close_old_connections
 from websockets.sync.client import ClientConnection, connect
 
 from streaming.core.audio import SAMPLE_RATE, float32_to_pcm16
 from streaming.models import ConversationEntry, EntryRole, StreamingSession
+from tests.faults import pause_redis, refuse_database_for
 from tests.live_server import daphne_process
 from tests.speech import JFK_END_S, JFK_TEXT, frames, jfk_audio, normalise, silence, wer
 from tests.support import asr_worker_process, make_session, production_env, token_for
@@ -139,3 +145,47 @@ def test_a_killed_daphne_loses_and_doubles_nothing_when_the_client_resends_from_
     transcript = " ".join(e.text for e in entries)
     assert wer(" ".join([JFK_TEXT] * 3), transcript) <= 0.15, transcript
     assert entries[-1].audio_end == pytest.approx(2 * pass_s + JFK_END_S, abs=1.0)
+
+
+def test_three_passes_through_every_fault_lose_and_double_no_final(user, tmp_path):
+    """Issue 20's target: three JFK passes with pauses, spoken through a worker killed and
+    restarted, a Redis pause, a client drop, a 6 s database outage and a daphne killed (the client
+    re-sending from the resume point): every final saved once, every word there once."""
+    session, token = make_session(user), token_for(user)
+    one_pass = np.concatenate([silence(0.5), jfk_audio(), silence(2.0)])
+    recording = np.concatenate([one_pass] * 3)
+    size = len(one_pass)
+    env = production_env(LLB_DATA_DIR=str(tmp_path), ASR_TIMEOUT="3")
+    finals: list[dict] = []
+    with contextlib.ExitStack() as workers:
+        worker = workers.enter_context(asr_worker_process("asr:en"))
+        with daphne_process(env) as (base, daphne):
+            with open_live(base, session, token) as (ws, _):
+                send_audio(ws, recording[: 4 * SAMPLE_RATE])
+                os.kill(worker.pid, signal.SIGKILL)  # 4 s into the first pass
+                workers.enter_context(asr_worker_process("asr:en"))
+                send_audio(ws, recording[4 * SAMPLE_RATE : 8 * SAMPLE_RATE])
+                pause_redis(2000)
+                send_audio(ws, recording[8 * SAMPLE_RATE : size + 5 * SAMPLE_RATE])
+                finals += finals_until(ws, JFK_END_S)
+                drop(ws)  # 5 s into the second pass
+            time.sleep(RECONNECT_AFTER_S)
+            with open_live(base, session, token) as (ws, connected):
+                assert connected["resume_from"] == pytest.approx((size + 5 * SAMPLE_RATE) / SAMPLE_RATE, abs=1e-3)
+                finals += finals_until(ws, 0)  # the dropped turn's final
+                outage = threading.Thread(target=refuse_database_for, args=(6,))
+                outage.start()
+                send_audio(ws, recording[size + 5 * SAMPLE_RATE : 2 * size + 5 * SAMPLE_RATE])
+                outage.join()
+                finals += finals_until(ws, size / SAMPLE_RATE + JFK_END_S)
+                os.kill(daphne.pid, signal.SIGKILL)  # 5 s into the third pass
+                daphne.wait(10)
+        close_old_connections()
+        with daphne_process(env) as (base, _), open_live(base, session, token) as (ws, connected):
+            send_audio(ws, recording[round(connected["resume_from"] * SAMPLE_RATE) :])
+            finals += finals_until(ws, 2 * size / SAMPLE_RATE + JFK_END_S)
+
+    entries = saved_utterances(session)
+    assert [(e.pk, e.text) for e in entries] == [(f["entry_id"], f["text"]) for f in finals if f["text"]]
+    transcript = " ".join(e.text for e in entries)
+    assert wer(" ".join([JFK_TEXT] * 3), transcript) <= 0.15, transcript
