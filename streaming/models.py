@@ -41,6 +41,13 @@ class StreamingSession(models.Model):
     audio_seconds = models.FloatField(_("audio received (s)"), default=0.0)
     chunks_received = models.PositiveBigIntegerField(_("chunks received"), default=0)
     bytes_received = models.PositiveBigIntegerField(_("bytes received"), default=0)
+    # Where a reconnecting client resumes (docs/decisions/0046): the session audio before this
+    # point is transcribed and saved, or was never speech; written with the counters.
+    transcribed_seconds = models.FloatField(_("audio transcribed (s)"), default=0.0)
+    # A dropped connection's turn being finished (`finishing_until`, epoch seconds), and the
+    # finals its client never received (`finals`): the next connection waits for the one and
+    # sends the others.
+    handover = models.JSONField(_("handover"), default=dict, blank=True)
 
     class Meta:
         verbose_name = _("session")

@@ -187,14 +187,61 @@ def end_session(session: StreamingSession, status: str = SessionStatus.CLOSED) -
     return locked
 
 
-def touch_session(session_id, *, audio_seconds: float = 0.0, chunks: int = 0, nbytes: int = 0) -> None:
-    """Record activity and received audio without reading the row (called in batches, not per frame)."""
+def touch_session(
+    session_id,
+    *,
+    audio_seconds: float = 0.0,
+    chunks: int = 0,
+    nbytes: int = 0,
+    transcribed_seconds: float | None = None,
+) -> None:
+    """Record activity and received audio without reading the row (called in batches, not per frame),
+    and where a reconnecting client would resume (`transcribed_seconds`, docs/decisions/0046)."""
+    resume = {} if transcribed_seconds is None else {"transcribed_seconds": transcribed_seconds}
     StreamingSession.objects.filter(pk=session_id).update(
         last_activity_at=timezone.now(),
         audio_seconds=F("audio_seconds") + audio_seconds,
         chunks_received=F("chunks_received") + chunks,
         bytes_received=F("bytes_received") + nbytes,
+        **resume,
     )
+
+
+def begin_handover(session_id, *, until: float) -> None:
+    """A dropped connection finishes its turn until `until` (epoch seconds): the next connection of
+    the session waits for it before it tells its client where to resume."""
+    StreamingSession.objects.filter(pk=session_id).update(handover={"finishing_until": until})
+
+
+def end_handover(session_id, *, finals: list[dict]) -> None:
+    """The dropped connection's turn is saved: the finals its client never received wait for the
+    next connection."""
+    StreamingSession.objects.filter(pk=session_id).update(handover={"finals": finals})
+
+
+@transaction.atomic
+def take_over(session_id) -> tuple[StreamingSession, list[dict]]:
+    """A connection starts: the session with its audio timeline ending at the resume point, and the
+    finals the previous connection could not deliver (taken: sent once).
+
+    The resume point is the later of the last counters' `transcribed_seconds` and the end of the
+    last saved utterance. Audio received after it was lost with its process (a killed daphne): the
+    timeline is set to it, so the client sends that audio again at the same session times
+    (docs/decisions/0046).
+    """
+    session = StreamingSession.objects.select_for_update().get(pk=session_id)
+    last_end = (
+        session.entries.filter(role=EntryRole.USER, audio_end__isnull=False)
+        .order_by("-sequence")
+        .values_list("audio_end", flat=True)
+        .first()
+    )
+    resume = max(session.transcribed_seconds, last_end or 0.0)
+    finals = list(session.handover.get("finals", []))
+    session.audio_seconds = session.transcribed_seconds = resume
+    session.handover = {}
+    session.save(update_fields=["audio_seconds", "transcribed_seconds", "handover"])
+    return session, finals
 
 
 def expire_inactive_sessions(now=None) -> list:

@@ -60,7 +60,15 @@ def bootstrap_login(env: dict) -> tuple[str, str]:
 @contextmanager
 def running_server(env: dict):
     """Start daphne on a free port; yield its base URL; stop it afterwards."""
-    port = free_port()
+    with daphne_process(env) as (base, _):
+        yield base
+
+
+@contextmanager
+def daphne_process(env: dict, port: int | None = None):
+    """Start daphne on `port` (a free one by default); yield its base URL and its process (a test
+    may kill it); stop it afterwards."""
+    port = port or free_port()
     log = open(Path(env.get("LLB_DATA_DIR", "/tmp")) / f"daphne-{port}.log", "w")  # noqa: SIM115
     process = subprocess.Popen(
         daphne_command(port),
@@ -80,7 +88,7 @@ def running_server(env: dict):
             assert time.monotonic() < deadline, "server did not start"
             time.sleep(0.2)
     try:
-        yield base
+        yield base, process
     finally:
         process.terminate()
         process.wait(10)

@@ -178,13 +178,7 @@ async function openSession() {
   return true;
 }
 
-/** Where the saved transcript's speech ends on the session's audio timeline (seconds). */
-function savedSpeechEnd(entries) {
-  const spoken = entries.filter((entry) => entry.role === "user" && entry.audioEnd != null);
-  return spoken.length > 0 ? spoken[spoken.length - 1].audioEnd : 0;
-}
-
-async function connected({ resumed, audio_offset: audioOffset }) {
+async function connected({ resumed, resume_from: resumeFrom }) {
   if (resumed) clearNotice();
   requestStats();
   clearInterval(statsTimer);
@@ -197,10 +191,11 @@ async function connected({ resumed, audio_offset: audioOffset }) {
     notifyApiError(error);
   }
   if (socket !== current) return;
-  // An utterance cut off by the lost connection may not have been saved (the server may have
-  // crashed): its audio goes again from where the saved speech ends, the rest from audio_offset.
+  // Everything before the server's resume point is saved: the audio after it goes again. A
+  // dropped connection's utterance was finished by the server (its final follows `connected`);
+  // one lost with a crashed server is sent again (docs/protocol.md, "Reconnecting and resuming").
   const again = utteranceCutOff && history !== null;
-  const complete = socket.resume(again ? savedSpeechEnd(history) : audioOffset);
+  const complete = socket.resume(resumeFrom);
   utteranceCutOff = false;
   if (history) transcript.showHistory(history, { spokenAgain: again && complete });
 }

@@ -116,8 +116,18 @@ export class Transcript {
   finish(data) {
     this.clearLive();
     const text = (data.committed || data.text || "").trim();
+    this.replaceCutOff(text);
     if (!text || (data.entry_id != null && this.entryBubble(data.entry_id))) return;
     this.list.append(this.bubble("user", text, data.entry_id));
+  }
+
+  /** The final of an utterance cut off by a lost connection (the server finished it): it replaces
+   * the provisional bubble. */
+  replaceCutOff(text) {
+    const final = normalise(text);
+    for (const item of this.list.querySelectorAll(".bubble.cut-off")) {
+      if (final.startsWith(normalise(item.querySelector(".text").textContent))) item.remove();
+    }
   }
 
   /**

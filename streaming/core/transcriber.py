@@ -21,7 +21,7 @@ from streaming.core.latency import LatencyTracker
 from streaming.core.stabilizer import LocalAgreementStabilizer, Segment, Word, words_text
 from streaming.core.turns import Turn, TurnTracker
 from streaming.core.utterances import Utterance, UtteranceSegmenter
-from streaming.core.vad import StreamingVad, VadConfig
+from streaming.core.vad import FRAME_SAMPLES, StreamingVad, VadConfig
 
 
 @dataclass(frozen=True)
@@ -274,6 +274,22 @@ class StreamTranscriber:
                 tentative_words=self._session_words(update.shown),
             )
         )
+
+    def resume_point(self, *, closing: bool = False) -> float:
+        """Session seconds before which every word received is saved (or the audio was never
+        speech): where a reconnecting client resumes sending (docs/decisions/0046).
+
+        The start of the turn in progress; without one, the audio received less the onset the
+        silence detector may not have confirmed yet (its padding and confirmation time, and a
+        frame: it decides per frame), unless
+        the connection is `closing`: then nothing more will be heard.
+        """
+        if self.turns.turn is not None:
+            return self._session_time(self.turns.turn.start)
+        if closing:
+            return self._session_time(self.buffer.end_sample)
+        onset = round((self.config.vad.speech_pad_s + self.config.vad.min_speech_s) * self.config.sample_rate)
+        return self._session_time(max(0, self.buffer.end_sample - onset - FRAME_SAMPLES))
 
     def lag_s(self) -> float:
         return self._seconds(self.buffer.end_sample - self.requests.last_request_end) if self.utterance else 0.0

@@ -21,6 +21,7 @@ from streaming.db import database_sync_to_async
 from streaming.errors import ServiceError
 from streaming.models import StreamingSession
 from streaming.outages import DATABASE_DOWN, DatabaseUnavailable, call_database
+from streaming.realtime import resume
 from streaming.realtime.counters import SessionCounters
 from streaming.realtime.link import Link
 from streaming.realtime.messages import (
@@ -67,7 +68,7 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         await self.accept()
         try:
-            session = await self._authorize()
+            session, undelivered = await resume.take_over(await self._authorize())
             entries = await database_sync_to_async(session.entries.count)()
             practice_text = await load_practice(session)
         except DATABASE_DOWN:
@@ -120,6 +121,7 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
                 sample_rate=input_rate,
                 conversation_entries=entries,
                 audio_offset=round(session.audio_seconds, 3),
+                resume_from=round(session.transcribed_seconds, 3),
                 limits={
                     "max_chunk_size": settings.MAX_CHUNK_SIZE,
                     "max_frames_per_second": settings.MAX_FRAMES_PER_SECOND,
@@ -127,6 +129,8 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
                 practice=self.practice.described() if self.practice is not None else None,
             )
         )
+        for final in undelivered:  # the finals of a dropped connection's last turn
+            await self.send_json(final)
 
     async def _refuse(self, refusal: ServiceError) -> None:
         code = {401: CLOSE_UNAUTHENTICATED, 403: CLOSE_FORBIDDEN, 404: CLOSE_NOT_FOUND, 503: CLOSE_TRY_AGAIN_LATER}
@@ -165,9 +169,15 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
             task.cancel()
         await self.channel_layer.group_discard(self.group, self.channel_name)
         try:
-            await self.recognition.keep_interrupted()
+            dropped = self.recognition.in_turn
+            if dropped:
+                finals = await resume.finish_dropped_turn(self.recognition, self.channel_layer)
+            else:
+                await self.recognition.keep_interrupted()
             await self.replies.stop_all(notify=False)
             await self.counters.flush(force=True)
+            if dropped:
+                await resume.hand_over(self.session.id, finals)
         except DatabaseUnavailable:
             log.error(
                 "session %s closed while the database stayed unavailable: its last writes are lost", self.session.id

@@ -31,6 +31,8 @@ class SessionCounters:
         self.unflushed = _nothing_counted()
         self.last_flush = time.monotonic()
         self.kept = False  # a write failed: the counts wait for the database
+        # The resume point (`StreamTranscriber.resume_point`), written with the counts.
+        self.transcribed_until: float | None = None
 
     def add_audio(self, seconds: float, nbytes: int) -> None:
         self.unflushed["audio_seconds"] += seconds
@@ -47,10 +49,13 @@ class SessionCounters:
         self.last_flush = now
         pending, self.unflushed = self.unflushed, _nothing_counted()
         try:
+            resume = {"transcribed_seconds": self.transcribed_until}
             if force:
-                await call_database("writing the session counters", services.touch_session, self.session_id, **pending)
+                await call_database(
+                    "writing the session counters", services.touch_session, self.session_id, **pending, **resume
+                )
             else:
-                await database_sync_to_async(services.touch_session)(self.session_id, **pending)
+                await database_sync_to_async(services.touch_session)(self.session_id, **pending, **resume)
         except (*DATABASE_DOWN, DatabaseUnavailable) as exc:
             for name, value in pending.items():
                 self.unflushed[name] += value

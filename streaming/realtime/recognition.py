@@ -8,6 +8,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from django.conf import settings
 
@@ -112,6 +113,56 @@ class Recognition:
         update = self.transcriber.interrupted(time.monotonic())
         if update is not None:
             await self._persist_utterance(update)
+        self.counters.transcribed_until = self.transcriber.resume_point(closing=True)
+
+    @property
+    def in_turn(self) -> bool:
+        return self.transcriber.in_utterance
+
+    async def finish_dropped(
+        self, reply_channel: str, receive: Callable[[], Awaitable[dict]], within_s: float
+    ) -> list[dict]:
+        """The client went away mid-turn: decode the rest of the audio it sent, end the turn and save
+        it, within `within_s`; the finals it will never receive on this connection (for the next).
+
+        The workers answer on a new `reply_channel`, read with `receive`, as the consumer no longer
+        dispatches; what was in flight to the old one is sent again. Past `within_s`, the words
+        already shown are kept, as `keep_interrupted` does.
+        Nothing is spoken in reply: no one is listening (docs/decisions/0046).
+        """
+        unsent: list[dict] = []
+
+        async def keep_finals(message: dict) -> None:
+            if message["type"] == "transcription" and message["data"]["is_final"]:
+                unsent.append(message)
+
+        async def no_reply(text: str) -> None:
+            return None
+
+        self.link = replace(self.link, reply_channel=reply_channel, send_json=keep_finals)
+        self.on_final_text = no_reply
+        give_up_at = time.monotonic() + within_s
+        if self.transcriber.in_utterance:
+            self.transcriber.end_utterance()
+            again = self.transcriber.retry(time.monotonic())
+            if again is not None:
+                self.retried = False
+                await self._send_asr(again)
+            await self._request_asr()
+        try:
+            while self.transcriber.in_utterance:
+                message = await asyncio.wait_for(receive(), max(0.0, give_up_at - time.monotonic()))
+                if message.get("type") == "asr.result":
+                    await self.on_result(AsrResult.from_message(message))
+        except TimeoutError:
+            log.warning("session %s: a dropped turn was not decoded in time: shown words kept", self.link.session_id)
+        finally:
+            self.cancel_timeout()
+        update = self.transcriber.interrupted(time.monotonic())
+        if update is not None:
+            await self._on_update(update)
+        self.counters.transcribed_until = self.transcriber.resume_point(closing=True)
+        return unsent
 
     async def on_audio(self, chunk: protocol.AudioChunk) -> None:
         if chunk.chunk_index is not None:
@@ -134,6 +185,7 @@ class Recognition:
         if chunk.is_final:
             self.transcriber.end_utterance()
         await self._request_asr()
+        self.counters.transcribed_until = self.transcriber.resume_point()
         await self.counters.flush()
 
     async def _request_asr(self) -> None:

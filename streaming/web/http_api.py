@@ -13,6 +13,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
 from streaming.errors import ErrorDetail, ServiceError
+from streaming.outages import DATABASE_DOWN, DatabaseUnavailable
 from streaming.services import authenticate_token, bearer_token
 
 if TYPE_CHECKING:
@@ -101,7 +102,11 @@ def json_body(request: HttpRequest) -> dict:
 
 def api_view(methods: dict[str, Callable[..., JsonResponse]]) -> Callable[..., HttpResponse]:
     """One URL, one handler per method; every failure becomes `{"error": {code, message}}`.
-    Handlers see only authenticated requests (`AuthenticatedHttpRequest`)."""
+    Handlers see only authenticated requests (`AuthenticatedHttpRequest`).
+
+    An unreachable database (the token or login lookup included) is 503 `database_unavailable`,
+    not a 500: the request can be repeated once it is back, and nothing was written (a refused
+    connection writes nothing; docs/decisions/0036)."""
 
     @csrf_exempt
     def view(request: HttpRequest, *args, **kwargs) -> HttpResponse:
@@ -119,6 +124,8 @@ def api_view(methods: dict[str, Callable[..., JsonResponse]]) -> Callable[..., H
             return error_response(payload_too_large())
         except UNPARSEABLE_BODY:
             return error_response(ServiceError("invalid_body", "The request body could not be parsed."))
+        except DATABASE_DOWN:
+            return error_response(DatabaseUnavailable())
 
     functools.update_wrapper(view, next(iter(methods.values())))
     return view

@@ -117,7 +117,7 @@ def openapi_document() -> dict:
             f"{prefix}/sessions": {
                 "get": {
                     "summary": "Service health and the caller's sessions (staff: all)",
-                    "responses": {**_ok(ref(Overview)), **_errors(error, 401)},
+                    "responses": {**_ok(ref(Overview)), **_errors(error, 401, 503)},
                 },
                 "post": {
                     "summary": "Create a session",
@@ -132,25 +132,25 @@ def openapi_document() -> dict:
                 "parameters": [SESSION_ID],
                 "get": {
                     "summary": "One session",
-                    "responses": {**_ok(ref(Session)), **_errors(error, 401, 403, 404)},
+                    "responses": {**_ok(ref(Session)), **_errors(error, 401, 403, 404, 503)},
                 },
                 "delete": {
                     "summary": "End a session (its WebSocket closes)",
-                    "responses": {**_ok(ref(Session)), **_errors(error, 401, 403, 404, 409)},
+                    "responses": {**_ok(ref(Session)), **_errors(error, 401, 403, 404, 409, 503)},
                 },
             },
             f"{prefix}/sessions/{{session_id}}/stats": {
                 "parameters": [SESSION_ID],
                 "get": {
                     "summary": "Session statistics (original field names)",
-                    "responses": {**_ok(ref(Stats)), **_errors(error, 401, 403, 404)},
+                    "responses": {**_ok(ref(Stats)), **_errors(error, 401, 403, 404, 503)},
                 },
             },
             f"{prefix}/sessions/{{session_id}}/entries": {
                 "parameters": [SESSION_ID, *PAGING],
                 "get": {
                     "summary": "The transcript, paginated",
-                    "responses": {**_ok(ref(EntryPage)), **_errors(error, 400, 401, 403, 404)},
+                    "responses": {**_ok(ref(EntryPage)), **_errors(error, 400, 401, 403, 404, 503)},
                 },
             },
             f"{prefix}/practice-texts": {

@@ -24,7 +24,9 @@ from streaming.core.audio import float32_to_pcm16
 from streaming.core.text_split import split_sentences
 from streaming.models import ConversationEntry, StreamingSession
 from streaming.realtime.messages import TTS_CHANNEL, TtsRequest
+from streaming.web.openapi import openapi_document
 from tests.faults import database_refused, pause_redis, refuse_database_for
+from tests.integration.test_openapi import assert_documented
 from tests.integration.test_replies import PARAGRAPH, connect, fresh, is_last_audio, receive_until
 from tests.integration.test_streaming import JFK_END_S, collect_until_final, final_texts, stream
 from tests.speech import has_jfk_phrase, jfk_audio, silence
@@ -226,3 +228,42 @@ async def test_a_database_outage_costs_no_connection_and_loses_nothing(user, set
     saved = await sync_to_async(StreamingSession.objects.get)(pk=session.pk)
     assert saved.audio_seconds == pytest.approx(sent_s, abs=1e-6)
     assert saved.bytes_received == len(float32_to_pcm16(speech)) * 2
+
+
+# --- the REST API while the database is away ---------------------------------------------------
+
+
+def test_the_api_answers_503_while_the_database_refuses_connections(user):
+    """Every API endpoint, with a bearer token or a login cookie, answers JSON 503
+    `database_unavailable` (it was a 500) while PostgreSQL refuses connections; /healthz stays 200,
+    /readyz says 503 naming the database, and all answer as before once it is back."""
+    session = make_session(user)
+    token = token_for(user)
+    browser = Client()
+    browser.force_login(user)
+    base = "/api/v1/audio-streaming/sessions"
+    calls = [
+        ("get", "/sessions"),
+        ("post", "/sessions"),
+        ("get", "/sessions/{session_id}"),
+        ("delete", "/sessions/{session_id}"),
+        ("get", "/sessions/{session_id}/stats"),
+        ("get", "/sessions/{session_id}/entries"),
+    ]
+    doc = openapi_document()
+    bearer = Client(headers={"Authorization": f"Bearer {token}"})
+    with database_refused():
+        for client in (bearer, browser):
+            for method, path in calls:
+                url = "/api/v1/audio-streaming" + path.format(session_id=session.id)
+                response = getattr(client, method)(url, content_type="application/json")
+                assert response.status_code == 503, (method, url, response.status_code, response.content[:200])
+                assert response.json()["error"]["code"] == "database_unavailable", (method, url)
+                assert_documented(doc, response, path, method)
+        assert Client().get("/healthz").status_code == 200
+        status, body = probe()
+        assert status == 503 and body["checks"]["database"]["ok"] is False, body
+    close_old_connections()
+    assert bearer.get(f"{base}/{session.id}").json()["status"] == "active"  # nothing was ended
+    assert bearer.delete(f"{base}/{session.id}").status_code == 200
+    assert browser.get(base).status_code == 200
