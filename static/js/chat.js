@@ -3,7 +3,7 @@
 
 import { SessionsApi } from "./api.js";
 import { SessionSocket } from "./connection.js";
-import { Microphone } from "./microphone.js";
+import { Microphone, startCapture } from "./microphone.js";
 import { CLOSE_MESSAGES, Notice, format, showLevel } from "./notices.js";
 import { Player, messageBytes, pcmOf } from "./player.js";
 import { Transcript } from "./transcript.js";
@@ -330,21 +330,15 @@ function showStats(stats) {
 
 // --- microphone --------------------------------------------------------------------------------
 
+/** Whether the microphone is being started: the start button waits meanwhile. */
+function setMicStarting(on) {
+  micStarting = on;
+  updateControls();
+}
+
 async function startRecording({ byKey = false } = {}) {
   if (microphone.active || micStarting) return;
-  micStarting = true;
-  updateControls();
-  player.unlock();
-  try {
-    if (!(await openSession())) return;
-    await microphone.start();
-  } catch (error) {
-    notice.microphoneError(error);
-    return;
-  } finally {
-    micStarting = false;
-    updateControls();
-  }
+  if (!(await startCapture({ microphone, player, openSession, notice, busy: setMicStarting }))) return;
   recordingSince = performance.now();
   showElapsed();
   elapsedTimer = setInterval(showElapsed, 250);

@@ -100,6 +100,26 @@ export class Microphone {
   }
 }
 
+/**
+ * Opens the page's session and starts capture (the chat and practice pages alike). `busy(on)`
+ * brackets the attempt, so a page disables its buttons meanwhile; a refused microphone is told
+ * through `notice`. Resolves to whether capture started.
+ */
+export async function startCapture({ microphone, player, openSession, notice, busy }) {
+  busy(true);
+  player.unlock();
+  try {
+    if (!(await openSession())) return false;
+    await microphone.start();
+    return true;
+  } catch (error) {
+    notice.microphoneError(error);
+    return false;
+  } finally {
+    busy(false);
+  }
+}
+
 /** RMS amplitude to a 0..1 meter reading on a -60..0 dBFS scale. */
 function levelOf(rms) {
   if (rms <= 0) return 0;

@@ -4,7 +4,7 @@
 
 import { SessionsApi } from "./api.js";
 import { SessionSocket } from "./connection.js";
-import { Microphone } from "./microphone.js";
+import { Microphone, startCapture } from "./microphone.js";
 import { CLOSE_MESSAGES, Notice, format, showLevel } from "./notices.js";
 import { Player, messageBytes, pcmOf } from "./player.js";
 
@@ -420,23 +420,17 @@ player.addEventListener("ended", ({ detail }) => {
 
 // --- reading -----------------------------------------------------------------------------------
 
+/** Whether the microphone is being started: the start button waits meanwhile. */
+function setMicStarting(on) {
+  micStarting = on;
+  updateControls();
+}
+
 async function startReading() {
   if (microphone.active || micStarting) return;
   stopListening();
   player.stop();
-  micStarting = true;
-  updateControls();
-  player.unlock();
-  try {
-    if (!(await openSession())) return;
-    await microphone.start();
-  } catch (error) {
-    notice.microphoneError(error);
-    return;
-  } finally {
-    micStarting = false;
-    updateControls();
-  }
+  if (!(await startCapture({ microphone, player, openSession, notice, busy: setMicStarting }))) return;
   setPhase("reading");
   showProgressLine({ language: current.language, position: 0, words: current.words });
 }

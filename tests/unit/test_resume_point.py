@@ -6,25 +6,20 @@ import pytest
 
 from streaming.core.transcriber import StreamTranscriber, TranscriberConfig
 from tests.speech import silence
-from tests.unit.test_transcriber import FELLOW_AMERICANS, RATE, ask_not, feed, seg, two_phrases
+from tests.unit.test_transcriber import FELLOW_AMERICANS, RATE, ask_not, feed, run_scripted, two_phrases
 
 
 def stream_recording_resume_points(t: StreamTranscriber, audio: np.ndarray, words) -> tuple[list, list]:
     """As `run_scripted`: every request answered at once. The resume point after each 100 ms, and
-    the finals (with the time they came)."""
-    clock, points, finals = [0.0], [], []
-    for i in range(0, len(audio), 1600):
-        feed(t, audio[i : i + 1600], clock)
-        updates = []
-        while (done := t.finish_without_decode(clock[0])) is not None:
-            updates.append(done)
-        request = t.next_request(clock[0])
-        if request is not None:
-            start, end = request.window_start / RATE, request.window_end / RATE
-            heard = [(a - start, b - start, w) for a, b, w in words if a >= start - 0.05 and b <= end]
-            updates.append(t.on_result(request.request_id, [seg(heard)] if heard else [], clock[0] + 0.05))
-        finals += [(i, u) for u in updates if u is not None and u.is_final]
+    the finals (with the step they came in)."""
+    points: list = []
+    finals: list = []
+
+    def step(i: int, updates: list) -> None:
+        finals.extend((i, u) for u in updates if u.is_final)
         points.append((i, t.resume_point()))
+
+    run_scripted(t, audio, words, on_step=step)
     return points, finals
 
 

@@ -1,5 +1,7 @@
 """The per-connection state machine, with the real VAD on real speech and scripted ASR answers."""
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 
@@ -428,20 +430,30 @@ def ask_not(pause_s: float) -> list[tuple[float, float, str]]:
     return [(start, start + 0.3, " ask"), (start + 0.3, start + 0.8, " not.")]
 
 
-def run_scripted(t: StreamTranscriber, audio: np.ndarray, words: list[tuple[float, float, str]]) -> list:
+def run_scripted(
+    t: StreamTranscriber,
+    audio: np.ndarray,
+    words: list[tuple[float, float, str]],
+    on_step: Callable[[int, list], None] | None = None,
+) -> list:
     """Stream `audio` in 100 ms steps; every request is answered at once with the words inside
-    its window. All updates."""
+    its window. All updates; `on_step(sample, updates of that step)` after each step."""
     clock, updates = [0.0], []
     for i in range(0, len(audio), 1600):
+        step = []
         feed(t, audio[i : i + 1600], clock)
         while (done := t.finish_without_decode(clock[0])) is not None:
-            updates.append(done)
+            step.append(done)
         request = t.next_request(clock[0])
         if request is not None:
             start, end = request.window_start / RATE, request.window_end / RATE
             heard = [(a - start, b - start, w) for a, b, w in words if a >= start - 0.05 and b <= end]
-            updates.append(t.on_result(request.request_id, [seg(heard)] if heard else [], clock[0] + 0.05))
-    return [u for u in updates if u is not None]
+            step.append(t.on_result(request.request_id, [seg(heard)] if heard else [], clock[0] + 0.05))
+        step = [u for u in step if u is not None]
+        if on_step is not None:
+            on_step(i, step)
+        updates += step
+    return updates
 
 
 def two_phrases(pause_s: float) -> np.ndarray:
