@@ -9,6 +9,7 @@ import time
 
 import psycopg
 import redis
+from asgiref.sync import SyncToAsync
 from django.conf import settings
 from django.db import close_old_connections, connection
 
@@ -32,6 +33,9 @@ def database_refused():
             admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
     close_old_connections()  # this thread's connection was ended: the next query opens a new one
     connection.close()
+    # So was the one of sync_to_async's own thread (async tests' queries), which outlives the test.
+    # Not waited for: this may run on that very thread; the close is queued before its next query.
+    SyncToAsync.single_thread_executor.submit(lambda: connection.close())  # that thread's connection
 
 
 def refuse_database_for(seconds: float) -> float:
