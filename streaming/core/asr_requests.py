@@ -155,6 +155,11 @@ class RequestPolicy:
         self.round_trip_s = 0.5 * self.round_trip_s + 0.5 * (now - request.sent_at)
         return request
 
+    def rewind(self, sample: int) -> None:
+        """The answers so far cover nothing from `sample` on (the window was cut there after a
+        decode that stopped short): the phrase needs a decode of that audio before it settles."""
+        self.last_result_end = min(self.last_result_end, sample)
+
     def retry(self, now: float) -> AsrRequest | None:
         """The newest request again (after a time-out), under a new id so a late answer is ignored."""
         if not self.in_flight:

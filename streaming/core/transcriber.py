@@ -23,6 +23,10 @@ from streaming.core.turns import Turn, TurnTracker
 from streaming.core.utterances import Utterance, UtteranceSegmenter
 from streaming.core.vad import FRAME_SAMPLES, StreamingVad, VadConfig
 
+# A decode that wrote no word for this much of the speech it heard has stopped early: the window
+# is cut at the committed words so the next decode starts past the place it stopped (_stalled).
+STALL_S = 1.5
+
 
 @dataclass(frozen=True)
 class TranscriberConfig:
@@ -256,24 +260,49 @@ class StreamTranscriber:
         self._heard_language = next((s["language"] for s in segments if s.get("language")), self._heard_language)
         if request.is_final:
             self.stabilizer.finalize(parsed)
-            return self._finish(now)
-        update = self.stabilizer.update(parsed, window_s=self._seconds(request.window_end - request.window_start))
-        latencies = self.latency.first_appearances(self.stabilizer.committed + update.shown, now)
-        self.segmenter.trim_window(self.stabilizer.committed_end if self.stabilizer.committed else None)
+            if not self._cut_if_stalled(request):
+                return self._finish(now)
+            shown: tuple[Word, ...] = ()  # the rest of the phrase gets a final decode of its own
+        else:
+            update = self.stabilizer.update(parsed, window_s=self._seconds(request.window_end - request.window_start))
+            shown = update.shown
+            if not self._cut_if_stalled(request):
+                self.segmenter.trim_window(self.stabilizer.committed_end if self.stabilizer.committed else None)
+        latencies = self.latency.first_appearances(self.stabilizer.committed + shown, now)
         return self._shown(
             TranscriptUpdate(
                 self.turns.current.id,
                 words_text(self.stabilizer.committed),
-                words_text(update.shown),
+                words_text(shown),
                 False,
                 self._session_time(self.turns.current.start),
                 self._session_time(request.window_end),
                 self._seconds(self.buffer.end_sample - request.window_end),
                 word_latencies=latencies,
                 words=self._session_words(self.stabilizer.committed),
-                tentative_words=self._session_words(update.shown),
+                tentative_words=self._session_words(shown),
             )
         )
+
+    def _cut_if_stalled(self, request: AsrRequest) -> bool:
+        """Cut the window at the committed words if the decode stalled (`_stalled`); the answers
+        so far then cover nothing past the cut, so the phrase is not settled without a decode of
+        the rest."""
+        if not (self._stalled(request) and self.stabilizer.committed):
+            return False
+        if not self.segmenter.trim_window(self.stabilizer.committed_end, stalled=True):
+            return False
+        self.requests.rewind(self.segmenter.window_start)
+        return True
+
+    def _stalled(self, request: AsrRequest) -> bool:
+        """Whether the decode wrote nothing for the last `STALL_S` of speech it heard. Whisper
+        stops early where a phrase switches language (Mandarin with a few English words: the rest
+        of the phrase was lost, docs/decisions/0047); a window cut at the committed words lets the
+        next decode start past the switch."""
+        words = self.stabilizer.committed + self.stabilizer.tentative
+        heard_to = words[-1].end if words else self._seconds(request.window_start)
+        return self._seconds(request.window_end) - heard_to >= STALL_S
 
     def resume_point(self, *, closing: bool = False) -> float:
         """Session seconds before which every word received is saved (or the audio was never

@@ -121,15 +121,19 @@ class UtteranceSegmenter:
         start = max(self.window_start, self.buffer.start_sample)
         return start, self.buffer.window(start)[: end - start]
 
-    def trim_window(self, committed_end_s: float | None) -> None:
-        """Keep the decode window short: cut it at the committed boundary minus some context."""
+    def trim_window(self, committed_end_s: float | None, *, stalled: bool = False) -> bool:
+        """Keep the decode window short: cut it at the committed boundary minus some context,
+        once it is long or the decodes have `stalled` (stopped writing words short of its end).
+        Returns whether it was cut."""
         window_s = self._seconds(self.buffer.end_sample - self.window_start)
-        if window_s <= self.max_window_s or committed_end_s is None:
-            return
+        if (window_s <= self.max_window_s and not stalled) or committed_end_s is None:
+            return False
         cut = int((committed_end_s - self.overlap_s) * self.buffer.sample_rate)
-        if cut > self.window_start:
-            self.window_start = cut
-            self.buffer.trim_before(cut)
+        if cut <= self.window_start:
+            return False
+        self.window_start = cut
+        self.buffer.trim_before(cut)
+        return True
 
     def _apply(self, event: SpeechStart | SpeechEnd) -> Utterance | None:
         if isinstance(event, SpeechStart) and self.utterance is None:

@@ -1,6 +1,8 @@
 """Mandarin through the real service: the WebSocket, the in-memory layer, in-process workers and
 the bundled multilingual model on the shared Mandarin recordings."""
 
+import re
+
 import numpy as np
 import pytest
 from asgiref.sync import sync_to_async
@@ -8,7 +10,7 @@ from asgiref.sync import sync_to_async
 from streaming.engines.asr.engine import AsrConfig, get_engine, to_simplified
 from streaming.models import ConversationEntry, WorkerHeartbeat
 from tests.integration.test_streaming import assert_committed_never_revised, collect_until_final, stream
-from tests.speech import JFK_TEXT, ZH_CLIPS, cer, jfk_audio, load_zh_clip, silence, wer
+from tests.speech import JFK_TEXT, ZH_CLIPS, cer, jfk_audio, load_zh_clip, mandarin_with_english_words, silence, wer
 from tests.support import asr_worker_process, in_process_workers, make_session, open_socket, token_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -69,6 +71,29 @@ async def test_auto_saves_the_language_each_utterance_was_spoken_in(memory_layer
     assert {e.language for e in rest} == {"en"}
     assert wer(JFK_TEXT, " ".join(e.text for e in rest)) <= 0.2
     assert [f["text"] for f in transcriptions(messages) if f["is_final"]] == [e.text for e in entries]
+
+
+@pytest.mark.parametrize("language", ["zh", "auto"])
+async def test_english_words_inside_a_mandarin_utterance_do_not_break_it(memory_layer, user, language):
+    session = await sync_to_async(make_session)(user, language=language)
+    audio, reference = mandarin_with_english_words()
+    async with in_process_workers(("asr",)):
+        communicator, _, _ = await open_socket(session.id, token=await sync_to_async(token_for)(user))
+        await stream(communicator, audio, pace=REAL_TIME)
+        await communicator.send_json_to({"type": "audio_chunk", "data": {"audio_data": "", "is_final": True}})
+        messages = await collect_until_final(communicator, timeout=180)
+        await communicator.disconnect()
+    finals = [t["text"] for t in transcriptions(messages) if t["is_final"]]
+    entries = await sync_to_async(list)(ConversationEntry.objects.filter(session=session))
+    assert len(finals) == 1 and [e.text for e in entries] == finals, finals  # one utterance, one entry
+    (entry,) = entries
+    assert entry.language == "zh"
+    assert_committed_never_revised(messages)
+    chinese = re.sub(r"[A-Za-z']+", "", entry.text)
+    assert cer(reference, chinese) <= 0.15, entry.text  # the Mandarin on both sides of the switch
+    english = re.findall(r"[A-Za-z']+", entry.text)
+    assert any(len(word) >= 4 for word in english), entry.text  # the English stays English words
+    assert "\ufffd" not in entry.text and entry.text == to_simplified(entry.text)
 
 
 async def test_silence_noise_and_hum_in_a_mandarin_session_produce_nothing(memory_layer, user):

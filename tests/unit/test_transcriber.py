@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from streaming.core.stabilizer import words_text
-from streaming.core.transcriber import StreamTranscriber, TranscriberConfig
+from streaming.core.transcriber import STALL_S, StreamTranscriber, TranscriberConfig
 from streaming.core.vad import VadConfig
 from tests.speech import jfk_audio, silence
 
@@ -564,3 +564,51 @@ def test_updates_carry_their_words_in_the_session_timeline():
     expected = [t for a, b, _ in FELLOW_AMERICANS + ask_not(0.9) for t in (100 + a, 100 + b)]
     assert [t for w in final.words for t in (w.start, w.end)] == pytest.approx(expected, abs=0.02)
     assert any(u.tentative_words for u in updates)
+
+
+def test_a_decode_that_stops_short_cuts_the_window_at_its_committed_words():
+    """Whisper stops early where a phrase switches language: every decode of JFK's first 5.5 s
+    (one phrase under a 5 s silence rule) writes only "And so my fellow Americans." (to 2.7 s).
+    Once a decode heard STALL_S of speech past its last word, the window is cut at the committed
+    words (less the overlap), so later decodes start past the place the model stopped."""
+    t = StreamTranscriber(TranscriberConfig(vad=VadConfig(min_silence_s=5.0)))
+    clock = [0.0]
+    audio = np.concatenate([silence(0.5), jfk_audio()[: int(5.5 * RATE)]])
+    windows = []
+    for i in range(0, len(audio), 1600):
+        clock[0] += 0.1
+        t.feed(audio[i : i + 1600], clock[0])
+        request = t.next_request(clock[0])
+        if request is not None:
+            windows.append((request.window_start / RATE, request.window_end / RATE))
+            answer_heard(t, request, FELLOW_AMERICANS, clock)
+    assert words_text(t.stabilizer.committed) == "And so my fellow Americans."
+    cut = 2.7 - TranscriberConfig().overlap_s
+    stalled = [end - 2.7 >= STALL_S for _, end in windows]
+    assert any(stalled) and not all(stalled)
+    first_stall = stalled.index(True)
+    assert all(start < cut for start, _ in windows[: first_stall + 1])  # the whole phrase until then
+    assert all(start == pytest.approx(cut) for start, _ in windows[first_stall + 1 :])
+
+
+def test_a_final_decode_that_stops_short_is_followed_by_one_for_the_rest():
+    """The phrase ends while the decodes wrote only its first words: the final decode that stops
+    2 s short shows its words (not final) and a final decode of the rest follows, whose words
+    end the phrase (JFK's pause after "Americans" ends no phrase under a 5 s silence rule)."""
+    t = StreamTranscriber(TranscriberConfig(vad=VadConfig(min_silence_s=5.0)))
+    clock = [0.0]
+    feed(t, np.concatenate([silence(0.5), jfk_audio()[: int(4.4 * RATE)]]), clock)  # no partials asked
+    t.end_utterance()
+    final = t.next_request(clock[0])
+    assert final.is_final and final.window_start / RATE < 0.7
+    offset = final.window_start / RATE
+    shown = t.on_result(final.request_id, [seg([(a - offset, b - offset, w) for a, b, w in FELLOW_AMERICANS])], 4.9)
+    assert shown is not None and not shown.is_final and shown.committed == "And so my fellow Americans."
+    assert t.finish_without_decode(clock[0]) is None  # the rest is not settled undecoded
+    rest = t.next_request(clock[0])
+    assert rest.is_final and rest.window_start / RATE == pytest.approx(2.7 - TranscriberConfig().overlap_s)
+    ended = t.on_result(
+        rest.request_id, [seg([(0.0, 0.5, " Americans."), (1.1, 1.4, " ask"), (1.4, 1.8, " not")])], 5.9
+    )
+    assert ended is not None and ended.is_final and ended.committed == "And so my fellow Americans. ask not"
+    assert t.utterance is None and not t.in_utterance  # the client's is_final ended phrase and turn
