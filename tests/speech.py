@@ -145,15 +145,15 @@ def silence(seconds: float, rate: int = 16000) -> np.ndarray:
     return np.zeros(int(seconds * rate), dtype=np.float32)
 
 
-def mandarin_with_english_words() -> tuple[np.ndarray, str]:
+def mandarin_with_english_words() -> tuple[np.ndarray, tuple[str, str]]:
     """Two Mandarin recordings joined by "my fellow Americans" cut from JFK, the recordings' own
     silences trimmed and short gaps between the three: one phrase in which a student switches
-    language for a moment. Returns the audio and the Chinese reference."""
+    language for a moment. Returns the audio and the Chinese said before and after the English."""
     english = jfk_audio()[int(1.35 * 16000) : int(2.35 * 16000)]
     before, after = "zh_funasr_asr_example.wav", "zh_paddlespeech_zh.wav"
     gap = silence(0.15)
     speech = [trim_silence(load_zh_clip(before)), gap, english, gap, trim_silence(load_zh_clip(after))]
-    return np.concatenate([silence(0.5), *speech, silence(1.0)]), ZH_CLIPS[before] + ZH_CLIPS[after]
+    return np.concatenate([silence(0.5), *speech, silence(1.0)]), (ZH_CLIPS[before], ZH_CLIPS[after])
 
 
 def trim_silence(audio: np.ndarray, margin_s: float = 0.1) -> np.ndarray:
