@@ -16,7 +16,7 @@ from django.db import connection
 
 from streaming import services
 from streaming.models import WorkerHeartbeat
-from streaming.workers.runtime import embedded_workers
+from streaming.workers.runtime import embedded_workers, load_models
 
 REDIS_LAYER = settings.CHANNEL_LAYERS["default"]
 MEMORY_LAYER = {"BACKEND": "streaming.realtime.channel_layers.RankedInMemoryChannelLayer"}
@@ -32,8 +32,12 @@ def token_for(user) -> str:
 
 @contextlib.asynccontextmanager
 async def in_process_workers(kinds=("asr", "tts")):
-    """The ASR/TTS workers as tasks in this event loop, exactly as the embedded server runs them."""
+    """The ASR/TTS workers as tasks in this event loop, exactly as the embedded server runs them,
+    their models loaded first: a test's first request must not queue behind a load (which the
+    worker would rightly count as a wait, and decode the busy way)."""
     workers = [w for w in embedded_workers(get_channel_layer()) if w.channels[0] in kinds]
+    for worker in workers:
+        await asyncio.to_thread(load_models, worker.channels, worker.slots)
     tasks = [asyncio.ensure_future(w.arun()) for w in workers]
     try:
         yield

@@ -14,6 +14,9 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
 from channels.consumer import AsyncConsumer
+from channels.exceptions import StopConsumer
+from channels.layers import get_channel_layer
+from channels.utils import await_many_dispatch
 from django.conf import settings
 
 from streaming import asr_models
@@ -111,6 +114,23 @@ class _ModelWorker(AsyncConsumer):
     @property
     def slots(self) -> int:
         return self.scope.get("slots", 1)
+
+    async def __call__(self, scope, receive, send) -> None:
+        """AsyncConsumer's, without a channel of its own: a worker is handed its messages by its
+        listener and only sends, so a private channel would cost a Redis connection held in a
+        blocking pop per consumer, and a pop that outlived the worker's cancellation (redis-py
+        retries it) hung the event loop's shutdown."""
+        self.scope = scope
+        self.channel_layer = get_channel_layer()
+        self.base_send = send
+        try:
+            await await_many_dispatch([receive], self.dispatch)
+        except StopConsumer:
+            pass
+        finally:  # a stopped worker's messages stop with it
+            for task in self.running:
+                task.cancel()
+            await asyncio.gather(*self.running, return_exceptions=True)
 
     async def dispatch(self, message: dict) -> None:
         task = asyncio.ensure_future(super().dispatch(message))

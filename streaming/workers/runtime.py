@@ -26,7 +26,7 @@ _running: set[str] = set()  # this process's background loops: the kinds beating
 LISTEN_RETRY_CAP_S = 5.0  # the longest wait before a worker tries its channel layer again
 
 
-def _load_models(channels: list[str], slots: int) -> dict[str, tuple[str, str]]:
+def load_models(channels: list[str], slots: int) -> dict[str, tuple[str, str]]:
     """Load the models of the channels served now, so the first student does not wait; returns
     (models, device) per worker kind, e.g. ("tiny.en, base", "cpu").
 
@@ -123,14 +123,29 @@ class ServiceWorker(Worker):
         super().__init__(application, list(dict.fromkeys(expanded)), channel_layer)
         self.slots = slots
 
-    async def handle(self) -> None:
-        described = await asyncio.get_running_loop().run_in_executor(None, _load_models, self.channels, self.slots)
-        background = [asyncio.ensure_future(_heartbeats(described)), asyncio.ensure_future(_release_memory())]
+    async def arun(self) -> None:
+        """StatelessServer's, but a cancelled worker returns only once everything it started has
+        stopped (its `asyncio.gather` returns at the first part cancelled)."""
+        checker = asyncio.ensure_future(self.application_checker())
         try:
-            await super().handle()
+            await self.handle()
         finally:
-            for task in background:
+            checker.cancel()
+            await asyncio.gather(checker, return_exceptions=True)
+
+    async def handle(self) -> None:
+        described = await asyncio.get_running_loop().run_in_executor(None, load_models, self.channels, self.slots)
+        background = [asyncio.ensure_future(_heartbeats(described)), asyncio.ensure_future(_release_memory())]
+        listeners = [asyncio.ensure_future(self.listener(channel)) for channel in self.channels]
+        try:
+            await asyncio.gather(*listeners)
+        finally:
+            # Channels' Worker leaves its listeners and consumers running when it is cancelled:
+            # a stopped worker must stop everything it started.
+            consumers = [instance["future"] for instance in self.application_instances.values()]
+            for task in (*background, *listeners, *consumers):
                 task.cancel()
+            await asyncio.gather(*background, *listeners, *consumers, return_exceptions=True)
 
     async def listener(self, channel: str) -> None:
         """Feed `channel`'s pool of slots: a request is received only when a slot is free, so a

@@ -257,8 +257,20 @@ async def test_asr_decodes_cheaply_when_requests_queue(layer, settings):
             await channel_layer.send("asr", request)
             reply = await asyncio.wait_for(channel_layer.receive(reply_channel), 30)
             assert reply["request_id"] == request_id and "error" not in reply
-            assert reply["busy"] is busy
+            assert reply["busy"] is busy, request_id
             assert "fellow Americans" in "".join(s["text"] for s in reply["segments"])
+
+
+async def test_a_stopped_worker_leaves_nothing_running(layer, jobs):
+    """Stopping a worker (a server's shutdown, a test's end) stops its listeners, its consumers and
+    the messages they were handling. Channels' worker left them running, and a Redis pop among them
+    outlived its cancellation and hung the event loop's close."""
+    before = asyncio.all_tasks()
+    worker = asyncio.ensure_future(held_jobs_worker().arun())
+    await get_channel_layer().send(CHANNEL, {"type": "job.run", "n": 1})
+    await wait_for(lambda: jobs.started == [1])
+    await stop(worker)
+    assert [task for task in asyncio.all_tasks() - before if not task.done()] == []
 
 
 async def test_a_worker_returns_free_memory_while_it_runs(layer, settings, monkeypatch):
