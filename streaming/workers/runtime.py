@@ -191,7 +191,8 @@ async def expiry_sweep() -> None:
 
 
 class EmbeddedRuntime:
-    """ASGI wrapper that starts the background tasks in the server's loop on the first connection.
+    """ASGI wrapper that starts the background tasks in the server's loop on the first connection
+    (not in a `runworker` process, whose channel messages pass through the same application).
 
     Daphne has no lifespan events, so the first scope is the earliest moment a loop exists.
     """
@@ -212,5 +213,6 @@ class EmbeddedRuntime:
             log.info("embedded workers started: %d asr, 1 tts", settings.NUM_WORKERS)
 
     async def __call__(self, scope, receive, send):
-        self.start()
+        if scope["type"] != "channel":  # a worker's messages pass here too: its process is no server
+            self.start()
         return await self.application(scope, receive, send)
