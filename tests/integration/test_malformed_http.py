@@ -78,6 +78,22 @@ def test_admin_classroom_filter_ignores_malformed_values(user, value):
     assert client.get("/admin/streaming/streamingsession/", {"classroom": str(classroom.pk)}).status_code == 200
 
 
+@pytest.mark.parametrize("query", ["status__exact=a%00b", "language__exact=%00", "q=%00", "o=1%00", "%00=1"])
+@pytest.mark.parametrize(
+    "page",
+    ["/admin/streaming/streamingsession/", "/admin/streaming/conversationentry/", "/admin/reading/readingattempt/"],
+)
+def test_a_null_character_in_an_admin_query_is_400(user, page, query):
+    """PostgreSQL text cannot hold a NUL: a list filter on one was a 500."""
+    operator = get_user_model().objects.create_user("op", password="pw-op-123", is_staff=True, is_superuser=True)
+    add_user_utterance(make_session(user).id, text="hello", language="en")
+    client = Client()
+    client.force_login(operator)
+    response = client.get(f"{page}?{query}")
+    assert response.status_code == 400 and b"NUL" in response.content, response.status_code
+    assert client.get(page).status_code == 200
+
+
 # --- R4: bodies over Django's upload limit ----------------------------------------------------
 
 
@@ -204,6 +220,7 @@ QUERY_NAMES = [
     "p",
     "e",
     "status__exact",
+    "language__exact",
     "language",
     "all",
     "next",
