@@ -249,5 +249,7 @@ RESPONDER_SYSTEM_PROMPT = env_str(
 WORKER_HEARTBEAT_INTERVAL = env_int("WORKER_HEARTBEAT_INTERVAL", 10)
 # A live connection retries a write this long while the database is unreachable (docs/decisions/0036).
 DATABASE_RETRY_WINDOW = env_float("DATABASE_RETRY_WINDOW", 30.0)
+# ... and its channel-layer calls this long while Redis is unreachable (docs/decisions/0049).
+REDIS_RETRY_WINDOW = env_float("REDIS_RETRY_WINDOW", 30.0)
 MALLOC_TRIM_INTERVAL = env_float("MALLOC_TRIM_INTERVAL", 60.0)  # workers return free heap pages this often; 0: never
 METRICS_TOKEN = env_str("METRICS_TOKEN")  # when set, /metrics and /readyz need it as a bearer

@@ -3,8 +3,13 @@
 The consumer holding a session publishes them; REST stats in any process read them.
 """
 
+import logging
+
 from django.core.cache import cache
 
+from streaming.outages import REDIS_DOWN
+
+log = logging.getLogger(__name__)
 TTL_SECONDS = 120
 LIVE_FIELDS = ("bufferChunks", "bufferSize", "pendingTranscriptions", "pendingResponses")
 
@@ -13,16 +18,8 @@ def _key(session_id) -> str:
     return f"live-stats:{session_id}"
 
 
-def publish(session_id, figures: dict) -> None:
-    cache.set(_key(session_id), {k: figures[k] for k in LIVE_FIELDS}, TTL_SECONDS)
-
-
 async def apublish(session_id, figures: dict) -> None:
     await cache.aset(_key(session_id), {k: figures[k] for k in LIVE_FIELDS}, TTL_SECONDS)
-
-
-def clear(session_id) -> None:
-    cache.delete(_key(session_id))
 
 
 async def aclear(session_id) -> None:
@@ -30,4 +27,10 @@ async def aclear(session_id) -> None:
 
 
 def read(session_id) -> dict:
-    return cache.get(_key(session_id)) or {k: 0 for k in LIVE_FIELDS}
+    """The figures last published, zeros if none (no live connection) or Redis is unreachable: the
+    stats and the admin's session page answer without them rather than fail."""
+    try:
+        return cache.get(_key(session_id)) or {k: 0 for k in LIVE_FIELDS}
+    except REDIS_DOWN as exc:
+        log.warning("live figures of session %s unread, Redis unreachable: %s", session_id, exc)
+        return {k: 0 for k in LIVE_FIELDS}

@@ -4,17 +4,20 @@ while one lasts.
 A loop never ends because a call failed: the heartbeats once stopped for good after a 6 s database
 outage, and /readyz said "no worker" for as long as the workers lived. A live connection never
 closes because a write failed: its writes are retried until the database is back, within
-DATABASE_RETRY_WINDOW. Either way the failure is logged once with its traceback, the retries back
-off, and the recovery is logged (docs/decisions/0036).
+DATABASE_RETRY_WINDOW, and its channel-layer calls until Redis is back, within REDIS_RETRY_WINDOW.
+Either way the failure is logged once with its traceback, the retries back off, and the recovery
+is logged (docs/decisions/0036, 0049).
 """
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import NoReturn, TypeVar
 
+import redis.exceptions
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
@@ -28,17 +31,26 @@ RETRY_FIRST_S = 0.25  # the first retry's delay; each next one doubles, up to th
 # What an unreachable database raises: refused or ended connections. Anything else is a bug or a
 # constraint, and retrying would only repeat it.
 DATABASE_DOWN = (OperationalError, InterfaceError)
+# What an unreachable Redis (the channel layer, the cache) raises: a refused, closed or timed-out
+# connection. Its commands are not retried by the client library once the connection is gone.
+REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 
 
-class DatabaseUnavailable(ServiceError):
-    """The database stayed unreachable for the whole retry window."""
+class Unavailable(ServiceError):
+    """A dependency stayed unreachable for the whole retry window: try again shortly (503, 1013)."""
 
+    def __init__(self, code: str, what: str) -> None:
+        super().__init__(code, f"{what} is unavailable; try again shortly.", HTTPStatus.SERVICE_UNAVAILABLE)
+
+
+class DatabaseUnavailable(Unavailable):
     def __init__(self) -> None:
-        super().__init__(
-            "database_unavailable",
-            "The database is unavailable; try again shortly.",
-            HTTPStatus.SERVICE_UNAVAILABLE,
-        )
+        super().__init__("database_unavailable", "The database")
+
+
+class RedisUnavailable(Unavailable):
+    def __init__(self) -> None:
+        super().__init__("redis_unavailable", "The message broker (Redis)")
 
 
 class Backoff:
@@ -85,6 +97,15 @@ async def keep_going(what: str, step: Callable[[], Awaitable[object]], interval_
         await asyncio.sleep(interval_s)
 
 
+async def try_redis(what: str, call: Awaitable[object]) -> None:
+    """Await a Redis call whose work may be skipped in an outage (what it writes expires, or is
+    written again soon): the outage is logged, not raised."""
+    try:
+        await call
+    except REDIS_DOWN as exc:
+        log.warning("%s skipped, Redis unreachable: %s: %s", what, type(exc).__name__, exc)
+
+
 async def call_database(what: str, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
     """`fn(*args, **kwargs)` in the database thread, tried again while the database is unreachable,
     for up to DATABASE_RETRY_WINDOW seconds; then DatabaseUnavailable. For what a live connection
@@ -93,15 +114,34 @@ async def call_database(what: str, fn: Callable[..., T], *args: object, **kwargs
     A write whose connection broke after its commit would be written twice; a refused connection,
     the usual outage, writes nothing (docs/decisions/0036).
     """
+    attempt = functools.partial(database_sync_to_async(fn), *args, **kwargs)
+    return await _retried(what, attempt, DATABASE_DOWN, settings.DATABASE_RETRY_WINDOW, DatabaseUnavailable)
+
+
+async def call_redis(what: str, fn: Callable[..., Awaitable[T]], *args: object, **kwargs: object) -> T:
+    """`await fn(*args, **kwargs)` (a channel-layer call), tried again while Redis is unreachable,
+    for up to REDIS_RETRY_WINDOW seconds; then RedisUnavailable. For the requests and answers
+    between a live connection and the workers (docs/decisions/0049)."""
+    attempt = functools.partial(fn, *args, **kwargs)
+    return await _retried(what, attempt, REDIS_DOWN, settings.REDIS_RETRY_WINDOW, RedisUnavailable)
+
+
+async def _retried(
+    what: str,
+    attempt: Callable[[], Awaitable[T]],
+    down: tuple[type[BaseException], ...],
+    window_s: float,
+    unavailable: Callable[[], Unavailable],
+) -> T:
     backoff = Backoff(what, cap_s=2.0, brief=True)
-    give_up_at = time.monotonic() + settings.DATABASE_RETRY_WINDOW
+    give_up_at = time.monotonic() + window_s
     while True:
         try:
-            result = await database_sync_to_async(fn)(*args, **kwargs)
-        except DATABASE_DOWN as exc:
+            result = await attempt()
+        except down as exc:
             delay = backoff.failed(exc)
             if time.monotonic() + delay > give_up_at:
-                raise DatabaseUnavailable() from exc
+                raise unavailable() from exc
             await asyncio.sleep(delay)
             continue
         backoff.succeeded()

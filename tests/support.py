@@ -81,12 +81,12 @@ def asr_worker_process(*channels: str):
 
 
 @contextlib.contextmanager
-def worker_process(*channels: str, kind: str = "asr"):
+def worker_process(*channels: str, kind: str = "asr", **env_extra: str):
     """`manage.py runworker CHANNELS` in its own process over Redis, as in production, once its
     `kind` heartbeat is in the test database. Its output goes to a file (a pipe nobody reads would
     fill and stall it) and is printed when it stops, for the test's report; `process.output()`
-    reads it so far."""
-    env = production_env()
+    reads it so far. `env_extra` adds to its environment."""
+    env = production_env(**env_extra)
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
             [sys.executable, "manage.py", "runworker", *channels], env=env, stdout=log, stderr=subprocess.STDOUT

@@ -5,12 +5,16 @@ It authenticates, then routes client and channel-layer messages to the parts tha
 """
 
 import asyncio
+import contextlib
 import functools
 import logging
 from collections.abc import Coroutine
 from typing import Any
 
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+from channels.utils import await_many_dispatch
 from django.conf import settings
 
 from streaming import live_stats, metrics, selectors
@@ -20,7 +24,17 @@ from streaming.core.rate_limit import ConnectionLimits
 from streaming.db import database_sync_to_async
 from streaming.errors import ServiceError
 from streaming.models import StreamingSession
-from streaming.outages import DATABASE_DOWN, DatabaseUnavailable, call_database
+from streaming.outages import (
+    DATABASE_DOWN,
+    REDIS_DOWN,
+    Backoff,
+    DatabaseUnavailable,
+    RedisUnavailable,
+    Unavailable,
+    call_database,
+    call_redis,
+    try_redis,
+)
 from streaming.realtime import resume
 from streaming.realtime.counters import SessionCounters
 from streaming.realtime.link import Link
@@ -65,6 +79,32 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
 
     # --- connection ----------------------------------------------------------------------------
 
+    async def __call__(self, scope, receive, send) -> None:
+        """AsyncConsumer's, with a channel receive that outlives a Redis outage (`_channel_receive`):
+        Channels' own ends the connection with 1011 at the first failed read."""
+        self.scope = scope
+        self.channel_layer = get_channel_layer()
+        self.channel_name = await self.channel_layer.new_channel()
+        self.base_send = send
+        with contextlib.suppress(StopConsumer):
+            await await_many_dispatch([receive, self._channel_receive], self.dispatch)
+
+    async def _channel_receive(self) -> dict:
+        """The next message for this connection (workers' answers, session events). While Redis is
+        unreachable the read is retried, and the session's group joined again: a restarted Redis
+        has lost it, and with it the `session_ended` and `superseded` events (docs/decisions/0049)."""
+        backoff = Backoff("receiving a connection's messages", cap_s=2.0, brief=True)
+        while True:
+            try:
+                if backoff.failures and self.session is not None:
+                    await self.channel_layer.group_add(self.group, self.channel_name)
+                message = await self.channel_layer.receive(self.channel_name)
+            except REDIS_DOWN as exc:
+                await asyncio.sleep(backoff.failed(exc))
+                continue
+            backoff.succeeded()
+            return message
+
     async def connect(self) -> None:
         await self.accept()
         try:
@@ -77,11 +117,15 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
         except ServiceError as refusal:
             await self._refuse(refusal)
             return
-        self.session = session
         self.group = session_group(session.id)
-        # One live connection per session: a reconnect takes over from a half-dead old socket.
-        await self.channel_layer.group_send(self.group, SessionSuperseded().to_message())
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        try:
+            # One live connection per session: a reconnect takes over from a half-dead old socket.
+            await self.channel_layer.group_send(self.group, SessionSuperseded().to_message())
+            await self.channel_layer.group_add(self.group, self.channel_name)
+        except REDIS_DOWN:
+            await self._refuse(RedisUnavailable())
+            return
+        self.session = session
         input_rate = int(session.options.get("input_sample_rate", SAMPLE_RATE))
         self.limits = ConnectionLimits(
             settings.MAX_FRAMES_PER_SECOND,
@@ -138,11 +182,12 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
         await self.close(code=code.get(refusal.status, CLOSE_NOT_ACTIVE))
 
     async def dispatch(self, message: dict) -> None:
-        """A database outage that outlasted DATABASE_RETRY_WINDOW closes the connection with
-        1013 `database_unavailable`, never 1011: the client reconnects later."""
+        """An outage that outlasted its retry window (DATABASE_RETRY_WINDOW, REDIS_RETRY_WINDOW)
+        closes the connection with 1013 `database_unavailable` or `redis_unavailable`, never 1011:
+        the client reconnects later."""
         try:
             await super().dispatch(message)
-        except DatabaseUnavailable as outage:
+        except Unavailable as outage:
             await self._refuse(outage)
 
     async def _authorize(self) -> StreamingSession:
@@ -167,7 +212,7 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
         self.recognition.cancel_timeout()
         for task in list(self.tasks):
             task.cancel()
-        await self.channel_layer.group_discard(self.group, self.channel_name)
+        await try_redis("leaving the session's group", self.channel_layer.group_discard(self.group, self.channel_name))
         try:
             dropped = self.recognition.in_turn
             if dropped:
@@ -178,11 +223,9 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
             await self.counters.flush(force=True)
             if dropped:
                 await resume.hand_over(self.session.id, finals)
-        except DatabaseUnavailable:
-            log.error(
-                "session %s closed while the database stayed unavailable: its last writes are lost", self.session.id
-            )
-        await live_stats.aclear(self.session.id)
+        except (Unavailable, *REDIS_DOWN) as outage:
+            log.error("session %s closed during an outage (%r): its last writes are lost", self.session.id, outage)
+        await try_redis("clearing the live figures", live_stats.aclear(self.session.id))
 
     # --- client messages -----------------------------------------------------------------------
 
@@ -259,7 +302,7 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
         await self.send(bytes_data=data)
 
     async def _send_to_worker(self, channel: str, request: AsrRequest | TtsRequest) -> None:
-        await self.channel_layer.send(channel, request.to_message())
+        await call_redis("sending a request to the workers", self.channel_layer.send, channel, request.to_message())
 
     def _background(self, coroutine: Coroutine[Any, Any, None]) -> None:
         """Run work tied to this connection (the responder); cancelled when it closes."""

@@ -11,7 +11,7 @@ from uuid import UUID
 
 from streaming import live_stats, services
 from streaming.db import database_sync_to_async
-from streaming.outages import DATABASE_DOWN, DatabaseUnavailable, call_database
+from streaming.outages import DATABASE_DOWN, DatabaseUnavailable, call_database, try_redis
 
 log = logging.getLogger(__name__)
 FLUSH_INTERVAL_S = 1.0
@@ -68,4 +68,4 @@ class SessionCounters:
         if self.kept:
             log.info("session %s: kept counters written", self.session_id)
             self.kept = False
-        await live_stats.apublish(self.session_id, self.live_figures())
+        await try_redis("publishing the live figures", live_stats.apublish(self.session_id, self.live_figures()))

@@ -25,6 +25,7 @@ from streaming.core.text_split import split_sentences
 from streaming.engines.asr.engine import AsrConfig, get_engine
 from streaming.engines.tts.base import TtsConfig
 from streaming.engines.tts.router import get_router
+from streaming.outages import call_redis
 from streaming.realtime.messages import (
     AsrRequest,
     AsrResult,
@@ -206,7 +207,7 @@ class AsrWorker(_ModelWorker):
             log.exception("ASR request %s failed", request.request_id)
             result = AsrResult(request.request_id, busy, error=f"{type(exc).__name__}: {exc}")
         heartbeat.handled["asr"] += 1
-        await self.channel_layer.send(request.reply_channel, result.to_message())
+        await call_redis("answering a session", self.channel_layer.send, request.reply_channel, result.to_message())
 
 
 class TtsWorker(_ModelWorker):
@@ -240,7 +241,7 @@ class TtsWorker(_ModelWorker):
             heartbeat.handled["tts"] += 1
 
     async def _reply(self, request: TtsRequest, answer: TtsAudio | TtsError) -> None:
-        await self.channel_layer.send(request.reply_channel, answer.to_message())
+        await call_redis("answering a session", self.channel_layer.send, request.reply_channel, answer.to_message())
 
     @staticmethod
     def _synthesize(router, sentence: str, language: str):

@@ -1,5 +1,5 @@
 """Faults in the production topology (Redis layer, `runworker` processes, real PostgreSQL): the
-database refusing connections, Redis paused, a worker killed. The service survives each, loses
+database refusing connections, Redis paused or restarted, a worker killed. The service survives each, loses
 nothing accepted, and /readyz tells the truth throughout.
 
 These tests refuse this run's test database and pause the shared Redis: run them under the
@@ -16,7 +16,7 @@ import time
 import numpy as np
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
-from channels.layers import get_channel_layer
+from channels.layers import channel_layers, get_channel_layer
 from django.db import close_old_connections, connection
 from django.test import Client
 
@@ -25,12 +25,12 @@ from streaming.core.text_split import split_sentences
 from streaming.models import ConversationEntry, StreamingSession
 from streaming.realtime.messages import TTS_CHANNEL, TtsRequest
 from streaming.web.openapi import openapi_document
-from tests.faults import database_refused, pause_redis, refuse_database_for
+from tests.faults import PrivateRedis, database_refused, pause_redis, refuse_database_for
 from tests.integration.test_openapi import assert_documented
 from tests.integration.test_replies import PARAGRAPH, connect, fresh, is_last_audio, receive_until
 from tests.integration.test_streaming import JFK_END_S, collect_until_final, final_texts, stream
 from tests.speech import has_jfk_phrase, jfk_audio, silence
-from tests.support import make_session, open_socket, token_for, worker_process
+from tests.support import REDIS_LAYER, make_session, open_socket, token_for, worker_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
 HEARTBEAT_S = 1  # the worker processes' WORKER_HEARTBEAT_INTERVAL (tests/support.py)
@@ -228,6 +228,83 @@ async def test_a_database_outage_costs_no_connection_and_loses_nothing(user, set
     saved = await sync_to_async(StreamingSession.objects.get)(pk=session.pk)
     assert saved.audio_seconds == pytest.approx(sent_s, abs=1e-6)
     assert saved.bytes_received == len(float32_to_pcm16(speech)) * 2
+
+
+# --- Redis restarted under a live connection ----------------------------------------------------
+
+
+@pytest.fixture
+def private_redis(settings):
+    """This test's channel layer and cache on a Redis server of its own, which it may restart."""
+    server = PrivateRedis()
+    server.start()
+    config = REDIS_LAYER["CONFIG"]
+    hosts = [{**config["hosts"][0], "address": server.url}]
+    settings.CHANNEL_LAYERS = {"default": {**REDIS_LAYER, "CONFIG": {**config, "hosts": hosts}}}
+    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": server.url}}
+    channel_layers.backends.clear()
+    try:
+        yield server
+    finally:
+        channel_layers.backends.clear()
+        server.stop()
+
+
+@pytest.fixture
+def asr_worker_on_private_redis(user, private_redis):
+    with worker_process("asr:en", TEST_REDIS_URL=private_redis.url) as process:
+        yield process
+
+
+async def test_a_redis_restart_costs_no_connection_and_loses_nothing(user, private_redis, asr_worker_on_private_redis):
+    """Redis restarted mid-utterance (connections refused for 3 s, its queues and groups gone)
+    closed every live socket with 1011: Channels' consumer ends at its first failed read. Now the
+    socket stays open, the speech sent during the outage is transcribed once Redis is back, each
+    final saved once, and the session's events still arrive: a second connection supersedes this
+    one, so the session's group holds it again (docs/decisions/0049)."""
+    session = await sync_to_async(make_session)(user)
+    token = await sync_to_async(token_for)(user)
+    communicator, _, first = await open_socket(session.id, token=token)
+    assert first["data"]["event"] == "connected"
+    speech = np.concatenate([silence(0.5), jfk_audio(), silence(1.5)])
+    await stream(communicator, speech[: 2 * 16000], pace=0.05)
+    restart = asyncio.ensure_future(asyncio.to_thread(private_redis.restart_after, 3))
+    await stream(communicator, speech[2 * 16000 :], pace=0.05)  # 2x real time: the outage inside it
+    await restart
+    messages = await collect_until_final(communicator, after_s=JFK_END_S, timeout=90)
+
+    assert not [m for m in messages if m["type"] == "error"], messages
+    assert has_jfk_phrase(" ".join(final_texts(messages))), final_texts(messages)
+    finals = [m["data"] for m in messages if m["type"] == "transcription" and m["data"]["is_final"]]
+    entries = await sync_to_async(list)(ConversationEntry.objects.filter(session=session).order_by("sequence"))
+    assert [(e.pk, e.text) for e in entries] == [(f["entry_id"], f["text"]) for f in finals]
+    second, connected, _ = await open_socket(session.id, token=token)
+    assert connected
+    await receive_until(communicator, lambda m: m["type"] == "status" and m["data"]["event"] == "superseded", 10)
+    assert (await communicator.receive_output(timeout=5)) == {"type": "websocket.close", "code": 4000}
+    await second.disconnect()
+
+
+async def test_while_redis_is_down_connections_are_told_to_retry_and_stats_still_answer(user, settings, private_redis):
+    """A connection opened while Redis is down, or one whose outage outlasts REDIS_RETRY_WINDOW, is
+    closed with 1013 `redis_unavailable` (not 1011); the REST stats answer without live figures."""
+    settings.REDIS_RETRY_WINDOW = 1.5
+    session = await sync_to_async(make_session)(user)
+    token = await sync_to_async(token_for)(user)
+    live, _, first = await open_socket(session.id, token=token)
+    assert first["data"]["event"] == "connected"
+    private_redis.stop()
+    refused, connected, error = await open_socket(session.id, token=token)
+    assert connected and error["data"]["code"] == "redis_unavailable", error
+    assert (await refused.receive_output(timeout=5)) == {"type": "websocket.close", "code": 1013}
+    response = await sync_to_async(Client().get)(
+        f"/api/v1/audio-streaming/sessions/{session.id}/stats", HTTP_AUTHORIZATION=f"Bearer {token}"
+    )
+    assert response.status_code == 200 and response.json()["pendingTranscriptions"] == 0, response.content
+    await stream(live, np.concatenate([silence(0.3), jfk_audio()[: 3 * 16000]]), pace=0.01)  # speech: a request to send
+    error = await receive_until(live, lambda m: m["type"] == "error", timeout=30)
+    assert error[-1]["data"]["code"] == "redis_unavailable", error
+    assert (await live.receive_output(timeout=5)) == {"type": "websocket.close", "code": 1013}
 
 
 # --- the REST API while the database is away ---------------------------------------------------
