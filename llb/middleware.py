@@ -8,12 +8,13 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 def refuse_null_characters(
     get_response: Callable[[HttpRequest], HttpResponse],
 ) -> Callable[[HttpRequest], HttpResponse]:
-    """A NUL character in a query parameter is a 400 before any view runs: PostgreSQL text cannot
-    hold one, so an admin list filtering on it failed as a 500, and no page of ours has a use for it.
-    The JSON API checks each of its parameters itself (400 `invalid_field`, docs/api.md)."""
+    """A NUL character in a query parameter of an admin page is a 400 before the page runs: the
+    admin's lists filter on their parameters, PostgreSQL text cannot hold a NUL, and the query failed
+    as a 500. The JSON API and the operations endpoints check their parameters themselves (400
+    `invalid_field` in JSON, docs/api.md); the other pages filter on none."""
 
     def middleware(request: HttpRequest) -> HttpResponse:
-        if not request.path.startswith("/api/") and any(
+        if request.path.startswith("/admin/") and any(
             "\x00" in name or "\x00" in value for name, values in request.GET.lists() for value in values
         ):
             return HttpResponseBadRequest("A query parameter holds a NUL character.", content_type="text/plain")

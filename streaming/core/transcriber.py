@@ -287,10 +287,14 @@ class StreamTranscriber:
     def _cut_if_stalled(self, request: AsrRequest) -> bool:
         """Cut the window at the committed words if the decode stalled (`_stalled`); the answers
         so far then cover nothing past the cut, so the phrase is not settled without a decode of
-        the rest."""
+        the rest. When the window already starts there (the committed words did not move since
+        the last cut), a partial's answer covers nothing past the words it wrote: the phrase then
+        gets a final decode, which commits them and cuts past them."""
         if not (self._stalled(request) and self.stabilizer.committed):
             return False
         if not self.segmenter.trim_window(self.stabilizer.committed_end, stalled=True):
+            if not request.is_final:
+                self.requests.rewind(round(self._heard_to(request) * self.config.sample_rate))
             return False
         self.requests.rewind(self.segmenter.window_start)
         return True
@@ -300,9 +304,12 @@ class StreamTranscriber:
         stops early where a phrase switches language (Mandarin with a few English words: the rest
         of the phrase was lost, docs/decisions/0047); a window cut at the committed words lets the
         next decode start past the switch."""
+        return self._seconds(request.window_end) - self._heard_to(request) >= STALL_S
+
+    def _heard_to(self, request: AsrRequest) -> float:
+        """Where the words written so far end (the window's start if none)."""
         words = self.stabilizer.committed + self.stabilizer.tentative
-        heard_to = words[-1].end if words else self._seconds(request.window_start)
-        return self._seconds(request.window_end) - heard_to >= STALL_S
+        return words[-1].end if words else self._seconds(request.window_start)
 
     def resume_point(self, *, closing: bool = False) -> float:
         """Session seconds before which every word received is saved (or the audio was never

@@ -591,6 +591,29 @@ def test_a_decode_that_stops_short_cuts_the_window_at_its_committed_words():
     assert all(start == pytest.approx(cut) for start, _ in windows[first_stall + 1 :])
 
 
+def test_a_stalled_partial_whose_window_cannot_move_leaves_the_phrase_a_final_decode():
+    """After the cut the decodes still write nothing past the committed words, so the window,
+    which already starts at them, cannot be cut again: their answers cover nothing past those
+    words, and the phrase ends with a final decode instead of settling on them, however late in
+    its closing pause the last partial went (Mandarin after a few English words was still lost
+    this way, about one run in five: docs/decisions/0047)."""
+    t = StreamTranscriber(TranscriberConfig(vad=VadConfig(min_silence_s=5.0)))
+    clock = [0.0]
+    audio = np.concatenate([silence(0.5), jfk_audio()[: int(5.5 * RATE)], silence(5.5)])
+    kinds = []
+    for i in range(0, len(audio), 1600):
+        clock[0] += 0.1
+        t.feed(audio[i : i + 1600], clock[0])
+        t.finish_without_decode(clock[0])
+        request = t.next_request(clock[0])
+        if request is not None:
+            kinds.append((request.window_start / RATE, request.is_final))
+            answer_heard(t, request, FELLOW_AMERICANS, clock)
+    cut = 2.7 - TranscriberConfig().overlap_s
+    assert (pytest.approx(cut), True) in kinds  # the window could not move, and the phrase got its final decode
+    assert t.utterance is None
+
+
 def test_a_final_decode_that_stops_short_is_followed_by_one_for_the_rest():
     """The phrase ends while the decodes wrote only its first words: the final decode that stops
     2 s short shows its words (not final) and a final decode of the rest follows, whose words
