@@ -30,7 +30,8 @@ def read(session_id) -> dict:
     """The figures last published, zeros if none (no live connection) or Redis is unreachable: the
     stats and the admin's session page answer without them rather than fail."""
     try:
-        return cache.get(_key(session_id)) or {k: 0 for k in LIVE_FIELDS}
+        figures = cache.get(_key(session_id))
     except REDIS_DOWN as exc:
         log.warning("live figures of session %s unread, Redis unreachable: %s", session_id, exc)
-        return {k: 0 for k in LIVE_FIELDS}
+        figures = None
+    return figures or {k: 0 for k in LIVE_FIELDS}

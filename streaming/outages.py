@@ -18,6 +18,7 @@ from http import HTTPStatus
 from typing import NoReturn, TypeVar
 
 import redis.exceptions
+from channels.layers import BaseChannelLayer
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
@@ -95,6 +96,27 @@ async def keep_going(what: str, step: Callable[[], Awaitable[object]], interval_
             continue
         backoff.succeeded()
         await asyncio.sleep(interval_s)
+
+
+async def receive_retried(
+    layer: BaseChannelLayer,
+    channel: str,
+    backoff: Backoff,
+    rejoin: Callable[[], Awaitable[object]] | None = None,
+) -> dict:
+    """The next message on `channel`, the read retried after `backoff`'s delay while the channel
+    layer fails (Redis away: the channel must be read again once it is back). `rejoin` runs before
+    each retry: a restarted Redis has lost the groups the reader was in."""
+    while True:
+        try:
+            if backoff.failures and rejoin is not None:
+                await rejoin()
+            message = await layer.receive(channel)
+        except Exception as exc:  # whatever broke, the reader must go on: it is logged
+            await asyncio.sleep(backoff.failed(exc))
+            continue
+        backoff.succeeded()
+        return message
 
 
 async def try_redis(what: str, call: Awaitable[object]) -> None:

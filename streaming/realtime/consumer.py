@@ -33,6 +33,7 @@ from streaming.outages import (
     Unavailable,
     call_database,
     call_redis,
+    receive_retried,
     try_redis,
 )
 from streaming.realtime import resume
@@ -94,16 +95,11 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
         unreachable the read is retried, and the session's group joined again: a restarted Redis
         has lost it, and with it the `session_ended` and `superseded` events (docs/decisions/0049)."""
         backoff = Backoff("receiving a connection's messages", cap_s=2.0, brief=True)
-        while True:
-            try:
-                if backoff.failures and self.session is not None:
-                    await self.channel_layer.group_add(self.group, self.channel_name)
-                message = await self.channel_layer.receive(self.channel_name)
-            except REDIS_DOWN as exc:
-                await asyncio.sleep(backoff.failed(exc))
-                continue
-            backoff.succeeded()
-            return message
+        return await receive_retried(self.channel_layer, self.channel_name, backoff, self._rejoin)
+
+    async def _rejoin(self) -> None:
+        if self.session is not None:
+            await self.channel_layer.group_add(self.group, self.channel_name)
 
     async def connect(self) -> None:
         await self.accept()

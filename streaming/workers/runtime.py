@@ -16,7 +16,7 @@ from streaming import asr_models, services
 from streaming.db import database_sync_to_async
 from streaming.engines.asr.engine import get_engine
 from streaming.engines.tts.router import get_router
-from streaming.outages import DATABASE_DOWN, Backoff, keep_going
+from streaming.outages import DATABASE_DOWN, Backoff, keep_going, receive_retried
 from streaming.realtime.messages import TTS_CHANNEL, anotify_session_ended, worker_channels
 from streaming.workers import heartbeat, memory
 from streaming.workers.consumers import asr_config, reserved_slots, tts_config
@@ -158,13 +158,7 @@ class ServiceWorker(Worker):
         backoff = Backoff(f"receiving from {channel}", cap_s=LISTEN_RETRY_CAP_S)
         while True:
             await free.acquire()
-            try:
-                message = await self.channel_layer.receive(channel)
-            except Exception as exc:  # Redis away: the channel must be served again once it is back
-                free.release()
-                await asyncio.sleep(backoff.failed(exc))
-                continue
-            backoff.succeeded()
+            message = await receive_retried(self.channel_layer, channel, backoff)
             if not message.get("type"):
                 log.warning("ignored a message without a type on %s", channel)
                 free.release()
